@@ -1,0 +1,86 @@
+package tenant_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/natstest"
+	"github.com/fieldstream/fieldstream/pkg/tenant"
+)
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		tenant  string
+		value   string
+		wantErr error
+	}{
+		{name: "full", tenant: "demo", value: `{"servicetrade_token":"t","standard_secrets":["` + secret + `"],"rate_per_second":5,"burst":10}`},
+		{name: "empty record", tenant: "demo", value: `{}`},
+		{name: "bad name", tenant: "de.mo", value: `{}`, wantErr: tenant.ErrInvalid},
+		{name: "bad secret", tenant: "demo", value: `{"standard_secrets":["whsec_!!"]}`, wantErr: tenant.ErrInvalid},
+		{name: "negative rate", tenant: "demo", value: `{"rate_per_second":-1}`, wantErr: tenant.ErrInvalid},
+		{name: "not json", tenant: "demo", value: `servicetrade_token=x`, wantErr: tenant.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tenant.Parse(tt.tenant, []byte(tt.value))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "MfKQ") {
+				t.Fatalf("error reveals a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestDirectoryFollowsBucket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, js := natstest.Connect(t, natstest.RunServer(t))
+	kv, err := tenant.OpenBucket(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.Put(ctx, kv, "acme", tenant.Config{ServiceTradeToken: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := tenant.Watch(ctx, kv, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Stop()
+	if got, ok := dir.Lookup("acme"); !ok || got.ServiceTradeToken != "one" {
+		t.Fatalf("initial load: %v %v", got, ok)
+	}
+
+	if err := tenant.Put(ctx, kv, "acme", tenant.Config{ServiceTradeToken: "two", StandardSecrets: []string{secret}}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "re-keyed tenant seen", func() bool {
+		got, ok := dir.Lookup("acme")
+		return ok && got.ServiceTradeToken == "two" && len(got.StandardSecrets) == 1
+	})
+
+	if _, err := kv.Put(ctx, "acme", []byte(`{"standard_secrets":["nope"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "invalid record unserved", func() bool { _, ok := dir.Lookup("acme"); return !ok })
+
+	if err := tenant.Put(ctx, kv, "beta", tenant.Config{ServiceTradeToken: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "new tenant seen", func() bool { _, ok := dir.Lookup("beta"); return ok })
+	if err := kv.Delete(ctx, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "deleted tenant gone", func() bool { _, ok := dir.Lookup("beta"); return !ok })
+}

@@ -1,0 +1,143 @@
+package webhook_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldstream/fieldstream/pkg/webhook"
+)
+
+// The Standard Webhooks spec's own test vector (domain.md).
+const (
+	specSecret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	specID        = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	specTimestamp = "1614265330"
+	specBody      = `{"test": 2432232314}`
+	specSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+)
+
+func mustSecret(t testing.TB, s string) webhook.Secret {
+	t.Helper()
+	sec, err := webhook.ParseSecret(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec
+}
+
+func TestSignMatchesSpecVector(t *testing.T) {
+	got := mustSecret(t, specSecret).Sign(specID, 1614265330, []byte(specBody))
+	if got != specSignature {
+		t.Fatalf("Sign = %q, want the spec's %q", got, specSignature)
+	}
+}
+
+func TestVerifyStandard(t *testing.T) {
+	spec := mustSecret(t, specSecret)
+	other := mustSecret(t, "whsec_"+strings.Repeat("QUFB", 8)) // 24 bytes of 'A'
+	specTime := time.Unix(1614265330, 0)
+	tests := []struct {
+		name    string
+		secrets []webhook.Secret
+		h       webhook.StandardHeaders
+		body    string
+		now     time.Time
+		wantErr error
+	}{
+		{name: "spec vector", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime},
+		{name: "rotation: new key first, old signature", secrets: []webhook.Secret{other, spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime},
+		{name: "rotation: several signatures, one valid", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: other.Sign(specID, 1614265330, []byte(specBody)) + " v1a,ZZZZ " + specSignature}, body: specBody, now: specTime},
+		{name: "within tolerance, late", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime.Add(5 * time.Minute)},
+		{name: "within tolerance, early", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime.Add(-5 * time.Minute)},
+		{name: "stale: replayed after tolerance", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime.Add(5*time.Minute + time.Second), wantErr: webhook.ErrTimestampOutOfTolerance},
+		{name: "future timestamp", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime.Add(-6 * time.Minute), wantErr: webhook.ErrTimestampOutOfTolerance},
+		{name: "body changed", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: `{"test": 2432232315}`, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "id changed", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: "msg_other", Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "wrong key only", secrets: []webhook.Secret{other}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "timestamp re-signed is still checked against tolerance", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: "1614265331", Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "missing signature", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp}, body: specBody, now: specTime, wantErr: webhook.ErrMissingSignatureHeaders},
+		{name: "timestamp not a number", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: "yesterday", Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrBadTimestamp},
+		{name: "garbage signature entries", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1 v1, v2,abc v1,!!!"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := webhook.VerifyStandard(tt.secrets, tt.h, []byte(tt.body), tt.now, webhook.DefaultTolerance)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr != nil && !errors.Is(err, webhook.ErrUnauthenticated) {
+				t.Fatalf("err %v does not match ErrUnauthenticated", err)
+			}
+		})
+	}
+}
+
+func TestParseSecret(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr bool
+	}{
+		{name: "spec", in: specSecret},
+		{name: "no prefix", in: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		{name: "not base64", in: "whsec_%%%", wantErr: true},
+		{name: "too short", in: "whsec_QUFBQQ==", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := webhook.ParseSecret(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), strings.TrimPrefix(tt.in, "whsec_")) {
+				t.Errorf("error %q reveals the secret", err)
+			}
+			if strings.Contains(s.String(), "MfKQ") {
+				t.Errorf("String() reveals the key: %s", s)
+			}
+		})
+	}
+}
+
+func TestParseStandard(t *testing.T) {
+	tests := []struct {
+		name       string
+		body       string
+		wantEntity string
+		wantAction string
+		wantID     string
+		wantErr    error
+	}{
+		{name: "recommended shape", body: `{"type":"asset.updated","timestamp":"2026-01-02T03:04:05Z","data":{"id":42,"status":"active"}}`, wantEntity: "asset", wantAction: "updated", wantID: "42"},
+		{name: "id above 2^53 kept exact", body: `{"type":"job.created","data":{"id":9007199254740993}}`, wantEntity: "work_order", wantAction: "created", wantID: "9007199254740993"},
+		{name: "max int64", body: `{"type":"job.created","data":{"id":9223372036854775807}}`, wantEntity: "work_order", wantAction: "created", wantID: "9223372036854775807"},
+		{name: "string id", body: `{"type":"clockEvent.created","data":{"id":"ce_123"}}`, wantEntity: "time_entry", wantAction: "created", wantID: "ce_123"},
+		{name: "dotted type uses last two", body: `{"type":"com.acme.location.deleted","data":{"id":7}}`, wantEntity: "location", wantAction: "deleted", wantID: "7"},
+		{name: "id overflows int64", body: `{"type":"job.created","data":{"id":9223372036854775808}}`, wantErr: webhook.ErrMalformed},
+		{name: "float id", body: `{"type":"job.created","data":{"id":1.5}}`, wantErr: webhook.ErrMalformed},
+		{name: "exponent id", body: `{"type":"job.created","data":{"id":1e3}}`, wantErr: webhook.ErrMalformed},
+		{name: "id with subject wildcard", body: `{"type":"job.created","data":{"id":"a.>"}}`, wantErr: webhook.ErrMalformed},
+		{name: "no id", body: `{"type":"job.created","data":{}}`, wantErr: webhook.ErrMalformed},
+		{name: "data not object", body: `{"type":"job.created","data":[1]}`, wantErr: webhook.ErrMalformed},
+		{name: "type without action", body: `{"type":"job","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
+		{name: "bad timestamp", body: `{"type":"job.created","timestamp":"noon","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
+		{name: "not json", body: `{"type":`, wantErr: webhook.ErrMalformed},
+		{name: "invalid utf-8", body: "{\"type\":\"job.created\",\"data\":{\"id\":1,\"n\":\"\xff\"}}", wantErr: webhook.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := webhook.ParseStandard([]byte(tt.body))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if ev.Entity != tt.wantEntity || ev.Action != tt.wantAction || ev.EntityID != tt.wantID {
+				t.Errorf("got %s/%s/%s, want %s/%s/%s", ev.Entity, ev.Action, ev.EntityID, tt.wantEntity, tt.wantAction, tt.wantID)
+			}
+		})
+	}
+}

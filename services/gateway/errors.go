@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/fieldstream/fieldstream/pkg/webhook"
+)
+
+var (
+	errUnknownTenant    = errors.New("unknown tenant")
+	errSourceDisabled   = errors.New("this webhook source is not configured for the tenant")
+	errBodyTooLarge     = errors.New("request body over the limit")
+	errRateLimited      = errors.New("tenant over its event rate limit")
+	errNotPersisted     = errors.New("events not persisted in time; retry")
+	errNotDeliverable   = errors.New("no valid subject for an event")
+	errMissingTenantKey = errors.New("tenant is not configured for Standard Webhooks")
+	errBodyRead         = errors.New("could not read the request body")
+)
+
+// retryAfter attaches the Retry-After an answer should carry to an error.
+type retryAfter struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfter) Error() string { return e.err.Error() }
+func (e *retryAfter) Unwrap() error { return e.err }
+
+// answers maps each error class to its HTTP status and the code in the JSON error body.
+// It is the only place where errors become statuses. Order matters: first match wins.
+var answers = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{errUnknownTenant, http.StatusNotFound, "unknown_tenant"},
+	{errSourceDisabled, http.StatusUnauthorized, "unauthenticated"},
+	{errMissingTenantKey, http.StatusUnauthorized, "unauthenticated"},
+	{webhook.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
+	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{errBodyRead, http.StatusBadRequest, "bad_body"},
+	{webhook.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{errNotDeliverable, http.StatusBadRequest, "malformed"},
+	{errRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{errNotPersisted, http.StatusServiceUnavailable, "not_persisted"},
+}
+
+// classify returns the status and code for err; an error of no known class is a 500.
+func classify(err error) (int, string) {
+	for _, a := range answers {
+		if errors.Is(err, a.err) {
+			return a.status, a.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// writeError answers err as JSON and returns the code it used (the metrics outcome).
+func writeError(w http.ResponseWriter, err error) string {
+	status, code := classify(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "internal error"
+	}
+	var ra *retryAfter
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.after.Seconds()))))
+	}
+	writeJSON(w, status, errorBody{Error: msg, Code: code})
+	return code
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v) // only our own plain structs: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

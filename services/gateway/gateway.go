@@ -1,0 +1,146 @@
+// Package gateway is fieldstream's edge: it receives webhooks, authenticates them, and
+// publishes every event they carry to JetStream, deduplicated by message id, before it
+// answers. A 2xx means every event of the request is persisted in the EVENTS stream.
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/pkg/webhook"
+)
+
+// Tenants finds a tenant by name; *tenant.Directory implements it.
+type Tenants interface {
+	Lookup(name string) (*tenant.Tenant, bool)
+}
+
+// Config configures a Gateway. JetStream and Tenants are required; every other field has
+// a default used when it is zero.
+type Config struct {
+	JetStream jetstream.JetStream
+	Tenants   Tenants
+
+	// Streams must exist for /readyz to answer ready. Default: EVENTS.
+	Streams []string
+	// MaxBodyBytes is the largest request body accepted (default 1 MiB); a larger one is
+	// answered 413 before more than this is read, chunked bodies included.
+	MaxBodyBytes int64
+	// AnswerWithin bounds a request from its arrival to its answer (default 4 s, inside
+	// ServiceTrade's 5 s delivery timeout). Events not persisted by then answer 503.
+	AnswerWithin time.Duration
+	// Tolerance is how far a Standard Webhooks timestamp may be from now (default 5 min).
+	Tolerance time.Duration
+	// RatePerSecond and Burst are a tenant's event rate limit when its record sets none
+	// (defaults 200/s and 400).
+	RatePerSecond float64
+	Burst         int
+	// RetryAfter is the Retry-After of a 503 (default 2 s).
+	RetryAfter time.Duration
+
+	Logger zerolog.Logger
+	// Now is the clock (default time.Now); tests set it.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if len(c.Streams) == 0 {
+		c.Streams = []string{"EVENTS"}
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.AnswerWithin == 0 {
+		c.AnswerWithin = 4 * time.Second
+	}
+	if c.Tolerance == 0 {
+		c.Tolerance = webhook.DefaultTolerance
+	}
+	if c.RatePerSecond == 0 {
+		c.RatePerSecond = 200
+	}
+	if c.Burst == 0 {
+		c.Burst = 400
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = 2 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.JetStream == nil:
+		return errors.New("gateway: JetStream is required")
+	case c.Tenants == nil:
+		return errors.New("gateway: Tenants is required")
+	case c.MaxBodyBytes < 0, c.AnswerWithin < 0, c.Tolerance < 0, c.RatePerSecond < 0, c.Burst < 0, c.RetryAfter < 0:
+		return errors.New("gateway: negative limit")
+	}
+	return nil
+}
+
+// Gateway serves the webhook endpoints, health, readiness and metrics. It is an
+// http.Handler, safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	mux      *http.ServeMux
+	pub      *publisher
+	limits   *rateLimits
+	metrics  *metrics
+	registry *prometheus.Registry
+}
+
+// New returns a Gateway for cfg, or the error of cfg.Validate.
+func New(cfg Config) (*Gateway, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg)
+	g := &Gateway{
+		cfg:      cfg,
+		mux:      http.NewServeMux(),
+		pub:      &publisher{js: cfg.JetStream, metrics: m},
+		limits:   newRateLimits(cfg.RatePerSecond, cfg.Burst),
+		metrics:  m,
+		registry: reg,
+	}
+	g.mux.HandleFunc("POST /hooks/{tenant}/servicetrade/{token}", g.serveServiceTrade)
+	g.mux.HandleFunc("POST /hooks/{tenant}/standard", g.serveStandard)
+	g.mux.HandleFunc("GET /healthz", g.serveHealth)
+	g.mux.HandleFunc("GET /readyz", g.serveReady)
+	g.mux.Handle("GET /metrics", g.metricsHandler())
+	return g, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// Registry is the Prometheus registry /metrics serves; callers may add their collectors.
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+
+// NewHTTPServer returns an http.Server for h on addr with timeouts that keep slow or
+// stalled clients from holding it: headers within 2 s, the whole request within 3 s, the
+// answer written within 5 s, idle keep-alive connections closed after 60 s.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 2 * time.Second,
+		ReadTimeout:       3 * time.Second,
+		WriteTimeout:      5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

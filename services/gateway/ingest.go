@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fieldstream/fieldstream/pkg/event"
+	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/pkg/webhook"
+)
+
+const maxWebhookIDLen = 256
+
+// accepted is the body of a 2xx answer.
+type accepted struct {
+	Events int `json:"events"`
+	publishResult
+}
+
+func (g *Gateway) serveServiceTrade(w http.ResponseWriter, r *http.Request) {
+	g.serve(w, r, event.SourceServiceTrade, g.ingestServiceTrade)
+}
+
+func (g *Gateway) serveStandard(w http.ResponseWriter, r *http.Request) {
+	g.serve(w, r, event.SourceStandard, g.ingestStandard)
+}
+
+// ingestFunc turns one request into persisted events.
+type ingestFunc func(ctx context.Context, t *tenant.Tenant, r *http.Request, body []byte) (accepted, error)
+
+// serve runs the steps every webhook shares — tenant, body limit, deadline, answer,
+// metrics — around ingest.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, ingest ingestFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.AnswerWithin)
+	defer cancel()
+	label := "unknown"
+	res, err := func() (accepted, error) {
+		t, ok := g.cfg.Tenants.Lookup(r.PathValue("tenant"))
+		if !ok {
+			return accepted{}, errUnknownTenant
+		}
+		label = t.Name
+		buf, err := g.readBody(w, r)
+		defer bodies.Put(buf)
+		if err != nil {
+			return accepted{}, err
+		}
+		return ingest(ctx, t, r, buf.Bytes())
+	}()
+	if err != nil {
+		code := writeError(w, err)
+		g.metrics.request(label, source, code)
+		ev := g.cfg.Logger.Debug()
+		if status, _ := classify(err); status >= 500 {
+			ev = g.cfg.Logger.Warn()
+		}
+		ev.Err(err).Str("tenant", label).Str("source", source).Str("code", code).Msg("webhook refused")
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+	g.metrics.request(label, source, "ok")
+}
+
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads at most MaxBodyBytes; a declared or actual larger body is errBodyTooLarge
+// without reading past the limit. The buffer goes back to bodies when the caller is done.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	if r.ContentLength > g.cfg.MaxBodyBytes {
+		return buf, fmt.Errorf("%w: %d bytes declared, limit %d", errBodyTooLarge, r.ContentLength, g.cfg.MaxBodyBytes)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return buf, fmt.Errorf("%w: limit %d bytes", errBodyTooLarge, g.cfg.MaxBodyBytes)
+	case err != nil:
+		return buf, fmt.Errorf("%w: %v", errBodyRead, err)
+	}
+	return buf, nil
+}
+
+func (g *Gateway) ingestServiceTrade(ctx context.Context, t *tenant.Tenant, r *http.Request, body []byte) (accepted, error) {
+	if t.ServiceTradeToken == "" {
+		return accepted{}, errSourceDisabled
+	}
+	if err := webhook.CheckToken(r.PathValue("token"), t.ServiceTradeToken); err != nil {
+		return accepted{}, err
+	}
+	d, err := webhook.ParseServiceTrade(body)
+	if err != nil {
+		return accepted{}, err
+	}
+	received := g.cfg.Now()
+	if err := g.takeRate(t, len(d.Items), received); err != nil {
+		return accepted{}, err
+	}
+	msgs := make([]outgoing, 0, len(d.Items))
+	for _, it := range d.Items {
+		ce := event.New(event.SourceServiceTrade, t.Name, it.Entity, strconv.FormatInt(it.EntityID, 10), it.Action,
+			it.DedupID(t.Name), it.Time, received, it.Raw)
+		ce.DeliveryID = d.MessageID
+		m, err := newOutgoing(ce)
+		if err != nil {
+			return accepted{}, err
+		}
+		msgs = append(msgs, m)
+	}
+	return g.publish(ctx, t, event.SourceServiceTrade, msgs)
+}
+
+func (g *Gateway) ingestStandard(ctx context.Context, t *tenant.Tenant, r *http.Request, body []byte) (accepted, error) {
+	if len(t.StandardSecrets) == 0 {
+		return accepted{}, errMissingTenantKey
+	}
+	h := webhook.StandardHeaders{
+		ID:        r.Header.Get("webhook-id"),
+		Timestamp: r.Header.Get("webhook-timestamp"),
+		Signature: r.Header.Get("webhook-signature"),
+	}
+	received := g.cfg.Now()
+	sent, err := webhook.VerifyStandard(t.StandardSecrets, h, body, received, g.cfg.Tolerance)
+	if err != nil {
+		return accepted{}, err
+	}
+	if len(h.ID) > maxWebhookIDLen {
+		return accepted{}, fmt.Errorf("%w: webhook-id longer than %d bytes", webhook.ErrMalformed, maxWebhookIDLen)
+	}
+	ev, err := webhook.ParseStandard(body)
+	if err != nil {
+		return accepted{}, err
+	}
+	if err := g.takeRate(t, 1, received); err != nil {
+		return accepted{}, err
+	}
+	at := ev.Time
+	if at.IsZero() {
+		at = sent
+	}
+	ce := event.New(event.SourceStandard, t.Name, ev.Entity, ev.EntityID, ev.Action,
+		webhook.StandardDedupID(t.Name, h.ID), at, received, ev.Data)
+	ce.DeliveryID = h.ID
+	m, err := newOutgoing(ce)
+	if err != nil {
+		return accepted{}, err
+	}
+	return g.publish(ctx, t, event.SourceStandard, []outgoing{m})
+}
+
+func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time) error {
+	if wait, ok := g.limits.take(t, n, now); !ok {
+		return &retryAfter{err: fmt.Errorf("%w: %d events", errRateLimited, n), after: wait}
+	}
+	return nil
+}
+
+func (g *Gateway) publish(ctx context.Context, t *tenant.Tenant, source string, msgs []outgoing) (accepted, error) {
+	res, err := g.pub.publish(ctx, t.Name, source, msgs)
+	if err != nil {
+		return accepted{}, &retryAfter{err: err, after: g.cfg.RetryAfter}
+	}
+	return accepted{Events: len(msgs), publishResult: res}, nil
+}

@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	requests   *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	latency    prometheus.Histogram
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fieldstream_gateway_requests_total",
+			Help: "Webhook requests by tenant, source and outcome (ok or the error code of the answer). Unknown tenants count as tenant=\"unknown\".",
+		}, []string{"tenant", "source", "outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fieldstream_gateway_events_stored_total",
+			Help: "Events newly stored in JetStream.",
+		}, []string{"tenant", "source"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fieldstream_gateway_duplicates_total",
+			Help: "Events JetStream already had (same message id within the duplicate window): acknowledged 2xx, stored once.",
+		}, []string{"tenant", "source"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fieldstream_gateway_publish_seconds",
+			Help:    "Time from the first publish of a request's events to the last acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	reg.MustRegister(m.requests, m.events, m.duplicates, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) request(tenant, source, outcome string) {
+	m.requests.WithLabelValues(tenant, source, outcome).Inc()
+}
+
+func (m *metrics) published(tenant, source string, r publishResult, took time.Duration) {
+	m.events.WithLabelValues(tenant, source).Add(float64(r.Stored))
+	if r.Duplicates > 0 {
+		m.duplicates.WithLabelValues(tenant, source).Add(float64(r.Duplicates))
+	}
+	m.latency.Observe(took.Seconds())
+}
+
+func (g *Gateway) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})
+}

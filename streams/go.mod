@@ -1,0 +1,3 @@
+module github.com/fieldstream/fieldstream/streams
+
+go 1.26.0
