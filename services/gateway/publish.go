@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -25,10 +24,7 @@ func newOutgoing(ce event.CloudEvent) (outgoing, error) {
 	if err != nil {
 		return outgoing{}, fmt.Errorf("%w: %v", errNotDeliverable, err)
 	}
-	data, err := json.Marshal(ce)
-	if err != nil {
-		return outgoing{}, fmt.Errorf("%w: %v", errNotDeliverable, err)
-	}
+	data := ce.AppendJSON(make([]byte, 0, len(ce.Data)+512))
 	return outgoing{subject: subj, dedupID: ce.ID, data: data}, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"syscall"
 	"time"
@@ -42,6 +44,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		natsURL      = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 		applyStreams = fs.Bool("apply-streams", true, "create or update the streams of streams/ at start-up")
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		debugAddr    = fs.String("debug-addr", "", "if set, serve Go's /debug/pprof/ on this address (keep it on loopback)")
 		gcfg         gateway.Config
 		sopt         gateway.StreamOptions
 	)
@@ -95,6 +98,17 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	log.Info().Str("http", "http://"+ln.Addr().String()).Str("nats", nc.ConnectedUrlRedacted()).Msg("gateway serving")
 
 	var g run.Group
+	if *debugAddr != "" {
+		dln, err := net.Listen("tcp", *debugAddr)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		g.Add(func() error { return dsrv.Serve(dln) }, func(error) { dsrv.Close() })
+	}
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	g.Add(func() error { return srv.Serve(ln) }, func(error) {
 		// Shutdown waits for in-flight requests, which wait for their acks.

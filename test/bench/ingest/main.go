@@ -1,0 +1,366 @@
+// Command ingest measures the gateway against the raw JetStream publish rate it is held
+// to, side by side in one run on one machine, and prints one line:
+//
+//	ingest events_per_s=… raw_publish_per_s=… ratio=… p50_ms=… p99_ms=… p99_half_load_ms=… rss_mib=…
+//
+// It embeds a nats-server with a file store, runs the gateway binary as a separate process
+// (so its RSS is its own), and drives it over loopback with concurrent senders of ~1 KiB
+// Standard Webhooks events. raw_publish_per_s is nats.go's async publish of the same
+// payload size, with message ids, into a stream with EVENTS' settings; it is measured
+// before and after the gateway run and averaged.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldstream/fieldstream/pkg/natsembed"
+	"github.com/fieldstream/fieldstream/pkg/streamdef"
+	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/pkg/webhook"
+	"github.com/fieldstream/fieldstream/services/gateway"
+	"github.com/fieldstream/fieldstream/streams"
+)
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench ingest:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	gatewayBin  string
+	senders     int
+	duration    time.Duration
+	halfLoadFor time.Duration
+	rawMsgs     int
+	payload     int
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	var c config
+	fs.StringVar(&c.gatewayBin, "gateway-bin", "bin/gateway", "gateway binary to run")
+	fs.IntVar(&c.senders, "senders", 64, "concurrent HTTP senders")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of the maximum-rate run")
+	fs.DurationVar(&c.halfLoadFor, "half-load-for", 5*time.Second, "length of the half-load run")
+	fs.IntVar(&c.rawMsgs, "raw-msgs", 200000, "messages in each raw publish run")
+	fs.IntVar(&c.payload, "payload", 1024, "approximate event size in bytes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "fieldstream-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: dir})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	if err := gateway.ApplyStreams(ctx, js, gateway.StreamOptions{}); err != nil {
+		return err
+	}
+	cfgs, err := streamdef.Load(streams.Files)
+	if err != nil {
+		return err
+	}
+	raw, _ := streamdef.Find(cfgs, "EVENTS")
+	raw.Name, raw.Subjects = "RAW", []string{"raw.>"}
+	if err := streamdef.Apply(ctx, js, []jetstream.StreamConfig{*raw}); err != nil {
+		return err
+	}
+	kv, err := tenant.OpenBucket(ctx, js)
+	if err != nil {
+		return err
+	}
+	if err := tenant.Put(ctx, kv, "bench", tenant.Config{StandardSecrets: []string{secret}, RatePerSecond: 1e9, Burst: 1 << 30}); err != nil {
+		return err
+	}
+
+	raw1, err := rawPublish(ctx, js, c.rawMsgs, c.payload, "a")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "raw async publish (before): %.0f msgs/s\n", raw1)
+
+	gw, err := startGateway(ctx, c.gatewayBin, srv.ClientURL(), stderr)
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+
+	sec, _ := webhook.ParseSecret(secret)
+	ld := &loader{url: gw.url + "/hooks/bench/standard", secret: sec, payload: c.payload, client: &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: c.senders * 2, MaxConnsPerHost: c.senders * 2},
+		Timeout:   10 * time.Second,
+	}}
+	// Warm up connections and the gateway's JIT-free but cache-cold paths.
+	if _, err := ld.closedLoop(ctx, c.senders, time.Second); err != nil {
+		return err
+	}
+	max, err := ld.closedLoop(ctx, c.senders, c.duration)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "gateway max: %d events in %s = %.0f/s, p50 %.2f ms, p99 %.2f ms\n", max.n, c.duration, max.rate, max.p(50), max.p(99))
+	half, err := ld.openLoop(ctx, max.rate/2, c.halfLoadFor, c.senders*4)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "gateway at half load (%.0f/s): %d events, p50 %.2f ms, p99 %.2f ms\n", max.rate/2, half.n, half.p(50), half.p(99))
+	rss, err := peakRSSMiB(gw.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+
+	raw2, err := rawPublish(ctx, js, c.rawMsgs, c.payload, "b")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "raw async publish (after): %.0f msgs/s\n", raw2)
+	rawRate := (raw1 + raw2) / 2
+	fmt.Fprintf(stdout, "ingest events_per_s=%.0f raw_publish_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f p99_half_load_ms=%.2f rss_mib=%.1f\n",
+		max.rate, rawRate, max.rate/rawRate, max.p(50), max.p(99), half.p(99), rss)
+	return nil
+}
+
+// rawPublish publishes n messages of size bytes with unique message ids asynchronously and
+// returns messages per second from the first publish to the last acknowledgement.
+func rawPublish(ctx context.Context, js jetstream.JetStream, n, size int, run string) (float64, error) {
+	data := bytes.Repeat([]byte("x"), size)
+	start := time.Now()
+	for i := range n {
+		msg := &nats.Msg{Subject: "raw.bench." + strconv.Itoa(i%1000), Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{run + strconv.Itoa(i)}}}
+		if _, err := js.PublishMsgAsync(msg); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		return 0, errors.New("raw publish: acks did not arrive within 2 minutes")
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+type gatewayProc struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startGateway(ctx context.Context, bin, natsURL string, stderr io.Writer) (*gatewayProc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append(os.Environ(), "NATS_URL="+natsURL, "FS_HTTP_ADDR="+addr, "FS_LOG_LEVEL=warn")
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
+	}
+	g := &gatewayProc{cmd: cmd, url: "http://" + addr}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(g.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return g, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			g.stop()
+			return nil, fmt.Errorf("gateway not ready within 15 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (g *gatewayProc) stop() {
+	_ = g.cmd.Process.Signal(os.Interrupt)
+	_ = g.cmd.Wait()
+}
+
+// peakRSSMiB reads the process's peak resident set (VmHWM).
+func peakRSSMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+type loader struct {
+	url     string
+	secret  webhook.Secret
+	payload int
+	client  *http.Client
+	seq     atomic.Int64
+}
+
+// send posts one signed event of about payload bytes and returns an error unless 2xx.
+func (l *loader) send(ctx context.Context) error {
+	n := l.seq.Add(1)
+	id := "msg_" + strconv.FormatInt(n, 10)
+	pad := strings.Repeat("a", max(0, l.payload-180))
+	body := []byte(fmt.Sprintf(`{"type":"asset.updated","timestamp":"%s","data":{"id":%d,"locationId":2274033731790417,"status":"active","notes":"%s"}}`,
+		time.Now().UTC().Format(time.RFC3339), 2274033731790000+rand.Int64N(100000), pad))
+	ts := time.Now().Unix()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", l.secret.Sign(id, ts, body))
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("gateway answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+type result struct {
+	n         int
+	rate      float64
+	latencies []time.Duration
+}
+
+func (r result) p(q float64) float64 {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.latencies)-1) * q / 100)
+	return float64(r.latencies[i].Microseconds()) / 1000
+}
+
+func collect(lat [][]time.Duration, took time.Duration) result {
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	return result{n: len(all), rate: float64(len(all)) / took.Seconds(), latencies: all}
+}
+
+// closedLoop runs senders that each send as fast as answers come back.
+func (l *loader) closedLoop(ctx context.Context, senders int, d time.Duration) (result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lat := make([][]time.Duration, senders)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	start := time.Now()
+	end := start.Add(d)
+	for w := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				t0 := time.Now()
+				if err := l.send(ctx); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					cancel()
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return result{}, *p
+	}
+	return collect(lat, time.Since(start)), nil
+}
+
+// openLoop sends at a fixed rate regardless of answers; latency counts from each send's
+// scheduled time, so a stalled gateway shows as latency, not as a lower offered rate.
+func (l *loader) openLoop(ctx context.Context, rate float64, d time.Duration, workers int) (result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	total := int(rate * d.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	jobs := make(chan time.Time, total)
+	lat := make([][]time.Duration, workers)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for due := range jobs {
+				if err := l.send(ctx); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					cancel()
+					return
+				}
+				lat[w] = append(lat[w], time.Since(due))
+			}
+		}()
+	}
+	start := time.Now()
+	for i := range total {
+		due := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(due); wait > 0 {
+			time.Sleep(wait) // pacing the offered load, not waiting for work
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- due
+	}
+	close(jobs)
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return result{}, *p
+	}
+	return collect(lat, time.Since(start)), nil
+}
