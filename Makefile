@@ -1,0 +1,41 @@
+# fieldstream — `make help` lists the targets.
+GO      ?= go
+GOBIN   := $(shell $(GO) env GOPATH)/bin
+NATS    := $(GOBIN)/nats
+MODULES := pkg streams services/gateway services/simulator services/fieldstream test
+FUZZTIME ?= 30s
+export PATH := $(GOBIN):$(PATH)
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test vet tools bench fuzz clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build every binary into bin/
+	$(GO) build -o bin/ ./services/gateway/cmd/gateway ./services/fieldstream/cmd/fieldstream
+
+run: build ## run the pipeline on an embedded JetStream (.data/), gateway on :8080, simulated ServiceTrade
+	./bin/fieldstream
+
+test: $(NATS) vet ## run every test of every module (installs the nats CLI first if missing)
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -count=1 ./...); done
+
+vet: ## vet and build every module on its own (GOWORK=off), as CI does
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build ./...); done
+
+tools: $(NATS) ## install the nats CLI (natscli v0.5.0)
+
+$(NATS):
+	$(GO) install github.com/nats-io/natscli/nats@v0.5.0
+
+bench: build ## measure ingest against raw JetStream publishing; prints one `ingest …` line
+	$(GO) run ./test/bench/ingest -gateway-bin bin/gateway
+
+fuzz: ## fuzz the webhook parsers and the signature check for FUZZTIME each
+	@set -e; for f in FuzzParseServiceTrade FuzzParseStandard FuzzVerifyStandard; do \
+		(cd pkg && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./webhook); done
+
+clean: ## remove bin/ and the embedded server's data (.data/)
+	rm -rf bin .data
