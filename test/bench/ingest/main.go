@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -122,10 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer gw.stop()
 
 	sec, _ := webhook.ParseSecret(secret)
-	ld := &loader{url: gw.url + "/hooks/bench/standard", secret: sec, payload: c.payload, client: &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: c.senders * 2, MaxConnsPerHost: c.senders * 2},
-		Timeout:   10 * time.Second,
-	}}
+	ld := &loader{addr: strings.TrimPrefix(gw.url, "http://"), path: "/hooks/bench/standard", secret: sec, payload: c.payload}
 	// Warm up connections and the gateway's JIT-free but cache-cold paths.
 	if _, err := ld.closedLoop(ctx, c.senders, time.Second); err != nil {
 		return err
@@ -232,37 +228,23 @@ func peakRSSMiB(pid int) (float64, error) {
 }
 
 type loader struct {
-	url     string
-	secret  webhook.Secret
-	payload int
-	client  *http.Client
-	seq     atomic.Int64
+	addr, path string
+	secret     webhook.Secret
+	payload    int
+	seq        atomic.Int64
 }
 
-// send posts one signed event of about payload bytes and returns an error unless 2xx.
-func (l *loader) send(ctx context.Context) error {
-	n := l.seq.Add(1)
-	id := "msg_" + strconv.FormatInt(n, 10)
-	pad := strings.Repeat("a", max(0, l.payload-180))
-	body := []byte(fmt.Sprintf(`{"type":"asset.updated","timestamp":"%s","data":{"id":%d,"locationId":2274033731790417,"status":"active","notes":"%s"}}`,
-		time.Now().UTC().Format(time.RFC3339), 2274033731790000+rand.Int64N(100000), pad))
-	ts := time.Now().Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+func (l *loader) newSender() *sender {
+	return &sender{addr: l.addr, path: l.path, secret: l.secret, payload: l.payload, seq: &l.seq}
+}
+
+func send(s *sender) error {
+	status, err := s.post()
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("webhook-signature", l.secret.Sign(id, ts, body))
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("gateway answered %d", resp.StatusCode)
+	if status/100 != 2 {
+		return fmt.Errorf("gateway answered %d", status)
 	}
 	return nil
 }
@@ -301,11 +283,12 @@ func (l *loader) closedLoop(ctx context.Context, senders int, d time.Duration) (
 	end := start.Add(d)
 	for w := range senders {
 		wg.Add(1)
+		snd := l.newSender()
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(end) {
+			for ctx.Err() == nil && time.Now().Before(end) {
 				t0 := time.Now()
-				if err := l.send(ctx); err != nil {
+				if err := send(snd); err != nil {
 					firstErr.CompareAndSwap(nil, &err)
 					cancel()
 					return
@@ -334,10 +317,11 @@ func (l *loader) openLoop(ctx context.Context, rate float64, d time.Duration, wo
 	var firstErr atomic.Pointer[error]
 	for w := range workers {
 		wg.Add(1)
+		snd := l.newSender()
 		go func() {
 			defer wg.Done()
 			for due := range jobs {
-				if err := l.send(ctx); err != nil {
+				if err := send(snd); err != nil {
 					firstErr.CompareAndSwap(nil, &err)
 					cancel()
 					return
