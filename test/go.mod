@@ -5,8 +5,11 @@ go 1.26.0
 require (
 	github.com/fieldstream/fieldstream/pkg v0.0.0
 	github.com/fieldstream/fieldstream/services/gateway v0.0.0
+	github.com/fieldstream/fieldstream/services/simulator v0.0.0-00010101000000-000000000000
 	github.com/fieldstream/fieldstream/streams v0.0.0
+	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
+	github.com/rs/zerolog v1.35.1
 )
 
 require (
@@ -20,14 +23,12 @@ require (
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
@@ -37,5 +38,6 @@ require (
 replace (
 	github.com/fieldstream/fieldstream/pkg => ../pkg
 	github.com/fieldstream/fieldstream/services/gateway => ../services/gateway
+	github.com/fieldstream/fieldstream/services/simulator => ../services/simulator
 	github.com/fieldstream/fieldstream/streams => ../streams
 )
