@@ -13,8 +13,9 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build every binary into bin/
+build: ## build every binary into bin/ (nats-server too, from the pinned module)
 	$(GO) build -o bin/ ./services/gateway/cmd/gateway ./services/fieldstream/cmd/fieldstream
+	cd test && $(GO) build -o ../bin/nats-server github.com/nats-io/nats-server/v2
 
 run: build ## run the pipeline on an embedded JetStream (.data/), gateway on :8080, simulated ServiceTrade
 	./bin/fieldstream
@@ -31,7 +32,7 @@ $(NATS):
 	$(GO) install github.com/nats-io/natscli/nats@v0.5.0
 
 bench: build ## measure ingest against raw JetStream publishing; prints one `ingest …` line
-	$(GO) run ./test/bench/ingest -gateway-bin bin/gateway
+	$(GO) run ./test/bench/ingest -gateway-bin bin/gateway -nats-server-bin bin/nats-server
 
 fuzz: ## fuzz the webhook parsers and the signature check for FUZZTIME each
 	@set -e; for f in FuzzParseServiceTrade FuzzParseStandard FuzzVerifyStandard; do \

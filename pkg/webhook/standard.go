@@ -113,7 +113,8 @@ type StandardEvent struct {
 
 // ParseStandard parses the recommended Standard Webhooks payload. type is
 // "<entity>.<action>" (a longer dotted type uses its last two parts); data must be an
-// object with an "id", a JSON integer (kept exact, never through float64) or a string.
+// object with an "id" member (the key matched exactly, the last one if repeated), a JSON
+// integer (kept exact, never through float64) or a string.
 // Errors match ErrMalformed.
 func ParseStandard(body []byte) (StandardEvent, error) {
 	if !utf8.Valid(body) {
@@ -150,13 +151,7 @@ func ParseStandard(body []byte) (StandardEvent, error) {
 	if len(d) == 0 || d[0] != '{' {
 		return StandardEvent{}, malformed("data must be an object")
 	}
-	var data struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if err := json.Unmarshal(d, &data); err != nil {
-		return StandardEvent{}, malformed("data: %v", err)
-	}
-	id, err := parseID(data.ID)
+	id, err := parseID(memberValue(d, "id"))
 	if err != nil {
 		return StandardEvent{}, malformed("data.id: %v", err)
 	}

@@ -3,8 +3,8 @@
 //
 //	ingest events_per_s=… raw_publish_per_s=… ratio=… p50_ms=… p99_ms=… p99_half_load_ms=… rss_mib=…
 //
-// It embeds a nats-server with a file store, runs the gateway binary as a separate process
-// (so its RSS is its own), and drives it over loopback with concurrent senders of ~1 KiB
+// It runs nats-server (file store) and the gateway binary as processes of their own (so the
+// gateway's RSS is its own and no garbage collector pauses another), and drives it over loopback with concurrent senders of ~1 KiB
 // Standard Webhooks events. raw_publish_per_s is nats.go's async publish of the same
 // payload size, with message ids, into a stream with EVENTS' settings; it is measured
 // before and after the gateway run and averaged.
@@ -31,7 +31,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fieldstream/fieldstream/pkg/natsembed"
 	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
@@ -49,7 +48,8 @@ func main() {
 }
 
 type config struct {
-	gatewayBin  string
+	gatewayBin    string
+	natsServerBin string
 	senders     int
 	duration    time.Duration
 	halfLoadFor time.Duration
@@ -61,9 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	var c config
 	fs.StringVar(&c.gatewayBin, "gateway-bin", "bin/gateway", "gateway binary to run")
+	fs.StringVar(&c.natsServerBin, "nats-server-bin", "bin/nats-server", "nats-server binary to run (built from the pinned module by make build)")
 	fs.IntVar(&c.senders, "senders", 64, "concurrent HTTP senders")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of the maximum-rate run")
-	fs.DurationVar(&c.halfLoadFor, "half-load-for", 5*time.Second, "length of the half-load run")
+	fs.DurationVar(&c.halfLoadFor, "half-load-for", 10*time.Second, "length of the half-load run")
 	fs.IntVar(&c.rawMsgs, "raw-msgs", 200000, "messages in each raw publish run")
 	fs.IntVar(&c.payload, "payload", 1024, "approximate event size in bytes")
 	if err := fs.Parse(args); err != nil {
@@ -74,12 +75,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsembed.Start(natsembed.Config{Port: -1, StoreDir: dir})
+	natsURL, stopNATS, err := startNATS(ctx, c.natsServerBin, dir, stderr)
 	if err != nil {
 		return err
 	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
+	defer stopNATS()
+	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
 	}
@@ -114,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "raw async publish (before): %.0f msgs/s\n", raw1)
 
-	gw, err := startGateway(ctx, c.gatewayBin, srv.ClientURL(), stderr)
+	gw, err := startGateway(ctx, c.gatewayBin, natsURL, stderr)
 	if err != nil {
 		return err
 	}
@@ -171,18 +172,55 @@ func rawPublish(ctx context.Context, js jetstream.JetStream, n, size int, run st
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
+// startNATS runs nats-server as its own process with JetStream on a free loopback port, so
+// that neither the load generator's nor the gateway's garbage collector pauses it.
+func startNATS(ctx context.Context, bin, dir string, stderr io.Writer) (string, func(), error) {
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir)
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
+	}
+	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		nc, err := nats.Connect(url)
+		if err == nil {
+			nc.Close()
+			return url, stop, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("nats-server not reachable within 15 s: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
 type gatewayProc struct {
 	cmd *exec.Cmd
 	url string
 }
 
 func startGateway(ctx context.Context, bin, natsURL string, stderr io.Writer) (*gatewayProc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = append(os.Environ(), "NATS_URL="+natsURL, "FS_HTTP_ADDR="+addr, "FS_LOG_LEVEL=warn")
 	cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -313,6 +351,7 @@ func (l *loader) openLoop(ctx context.Context, rate float64, d time.Duration, wo
 	interval := time.Duration(float64(time.Second) / rate)
 	jobs := make(chan time.Time, total)
 	lat := make([][]time.Duration, workers)
+	lag := make([][]time.Duration, workers)
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
 	for w := range workers {
@@ -321,6 +360,7 @@ func (l *loader) openLoop(ctx context.Context, rate float64, d time.Duration, wo
 		go func() {
 			defer wg.Done()
 			for due := range jobs {
+				lag[w] = append(lag[w], time.Since(due))
 				if err := send(snd); err != nil {
 					firstErr.CompareAndSwap(nil, &err)
 					cancel()
@@ -343,6 +383,8 @@ func (l *loader) openLoop(ctx context.Context, rate float64, d time.Duration, wo
 	}
 	close(jobs)
 	wg.Wait()
+	lg := collect(lag, time.Since(start))
+	fmt.Fprintf(os.Stderr, "open loop: start lag p50 %.2f ms p99 %.2f ms max %.2f ms\n", lg.p(50), lg.p(99), lg.p(100))
 	if p := firstErr.Load(); p != nil {
 		return result{}, *p
 	}
