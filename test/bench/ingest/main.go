@@ -50,11 +50,11 @@ func main() {
 type config struct {
 	gatewayBin    string
 	natsServerBin string
-	senders     int
-	duration    time.Duration
-	halfLoadFor time.Duration
-	rawMsgs     int
-	payload     int
+	senders       int
+	duration      time.Duration
+	halfLoadFor   time.Duration
+	rawMsgs       int
+	payload       int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
