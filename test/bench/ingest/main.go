@@ -180,7 +180,7 @@ func startNATS(ctx context.Context, bin, dir string, stderr io.Writer) (string, 
 		return "", nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir)
-	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
 	}

@@ -184,8 +184,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	if derr := nc.Drain(); derr != nil {
 		log.Warn().Err(derr).Msg("drain")
 	}
-	var sig run.SignalError
-	if errors.As(err, &sig) {
+	if errors.Is(err, run.ErrSignal) {
 		return nil
 	}
 	return err

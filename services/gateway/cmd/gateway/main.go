@@ -121,7 +121,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	if derr := nc.Drain(); derr != nil {
 		log.Warn().Err(derr).Msg("drain")
 	}
-	if _, ok := err.(run.SignalError); ok {
+	if errors.Is(err, run.ErrSignal) {
 		return nil
 	}
 	return err
