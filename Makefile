@@ -24,7 +24,7 @@ test: $(NATS) vet ## run every test of every module (installs the nats CLI first
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -count=1 ./...); done
 
 vet: ## vet and build every module on its own (GOWORK=off), as CI does
-	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build ./...); done
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build -o /dev/null ./...); done
 
 tools: $(NATS) ## install the nats CLI (natscli v0.5.0)
 

@@ -1,0 +1,280 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/failure"
+)
+
+// Config describes a durable consumer. Name and FilterSubjects are required; every other
+// zero field takes the default in its comment.
+type Config struct {
+	// Stream to consume (default EVENTS).
+	Stream string
+	// Name of the durable consumer, shared by every replica of the service.
+	Name        string
+	Description string
+	// FilterSubjects select the events, e.g. events.*.asset.>.
+	FilterSubjects []string
+	// DeliverPolicy applies when the durable is first created (default: all).
+	DeliverPolicy jetstream.DeliverPolicy
+	// AckWait is how long JetStream waits for a verdict before redelivering (default 30 s).
+	AckWait time.Duration
+	// MaxDeliver is how many deliveries a message gets before it is dead-lettered as
+	// exhausted (default 10).
+	MaxDeliver int
+	// MaxAckPending bounds the messages delivered but not yet acknowledged across all
+	// replicas (default 1000).
+	MaxAckPending int
+	// BatchSize is the most messages handed to the handler at once (default 100), and
+	// BatchLinger how long a batch waits to fill once it has a message (default 5 ms).
+	BatchSize   int
+	BatchLinger time.Duration
+	// NakDelay is the redelivery delay after the first failed delivery (default 1 s); it
+	// doubles with every further delivery up to NakDelayMax (default 2 min).
+	NakDelay    time.Duration
+	NakDelayMax time.Duration
+	// DeadLetters receives messages that cannot even be decoded; they never reach the
+	// handler. Optional: without it they are terminated with a reason.
+	DeadLetters *DeadLetters
+	Logger      zerolog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Stream == "" {
+		c.Stream = "EVENTS"
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 10
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 1000
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 100
+	}
+	if c.BatchLinger == 0 {
+		c.BatchLinger = 5 * time.Millisecond
+	}
+	if c.NakDelay == 0 {
+		c.NakDelay = time.Second
+	}
+	if c.NakDelayMax == 0 {
+		c.NakDelayMax = 2 * time.Minute
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case !validName(c.Name):
+		return fmt.Errorf("consumer: name %q: want letters, digits, '-' or '_'", c.Name)
+	case len(c.FilterSubjects) == 0:
+		return errors.New("consumer: at least one filter subject is required")
+	case c.AckWait < 0, c.MaxDeliver < 0, c.MaxAckPending < 0, c.BatchSize < 0, c.BatchLinger < 0, c.NakDelay < 0:
+		return errors.New("consumer: negative setting")
+	case c.MaxDeliver == 1:
+		return errors.New("consumer: MaxDeliver 1 leaves no room for a retry")
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Consumer runs a BatchHandler over a durable JetStream consumer.
+type Consumer struct {
+	cfg     Config
+	cons    jetstream.Consumer
+	handler BatchHandler
+}
+
+// New creates the durable consumer, or updates it to cfg, and returns a Consumer that runs
+// handler over it.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler BatchHandler) (*Consumer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:        cfg.Name,
+		Description:    cfg.Description,
+		FilterSubjects: cfg.FilterSubjects,
+		DeliverPolicy:  cfg.DeliverPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     cfg.MaxDeliver,
+		MaxAckPending:  cfg.MaxAckPending,
+		Metadata:       map[string]string{"fieldstream.dev/consumer": cfg.Name},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Name, cfg.Stream, err)
+	}
+	return &Consumer{cfg: cfg, cons: cons, handler: handler}, nil
+}
+
+// Run consumes until ctx ends, then drains: it stops pulling, hands back (Nak) what it had
+// pulled but not started, lets the batch in hand finish, and returns nil. Every message is
+// acknowledged only after it was applied or dead-lettered; a message whose handler failed
+// transiently is negatively acknowledged with a delay that grows with its deliveries.
+func (c *Consumer) Run(ctx context.Context) error {
+	in := make(chan jetstream.Msg, c.cfg.BatchSize)
+	cc, err := c.cons.Consume(func(m jetstream.Msg) { in <- m },
+		jetstream.PullMaxMessages(2*c.cfg.BatchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			c.cfg.Logger.Debug().Err(err).Str("consumer", c.cfg.Name).Msg("consume")
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.cfg.Name, err)
+	}
+	batch := make([]jetstream.Msg, 0, c.cfg.BatchSize)
+	for {
+		select {
+		case <-ctx.Done():
+			c.drain(cc, in)
+			return nil
+		case m := <-in:
+			batch = c.fill(ctx, append(batch[:0], m), in)
+			c.process(ctx, batch)
+		}
+	}
+}
+
+// fill adds messages that arrive within BatchLinger, up to BatchSize.
+func (c *Consumer) fill(ctx context.Context, batch []jetstream.Msg, in <-chan jetstream.Msg) []jetstream.Msg {
+	t := time.NewTimer(c.cfg.BatchLinger)
+	defer t.Stop()
+	for len(batch) < c.cfg.BatchSize {
+		select {
+		case m := <-in:
+			batch = append(batch, m)
+		case <-t.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain stops pulling and hands every buffered message back at once, so another replica
+// (or the next start) takes it without waiting for AckWait.
+func (c *Consumer) drain(cc jetstream.ConsumeContext, in chan jetstream.Msg) {
+	cc.Drain()
+	for {
+		select {
+		case m := <-in:
+			_ = m.Nak()
+		case <-cc.Closed():
+			for {
+				select {
+				case m := <-in:
+					_ = m.Nak()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
+	batch := make([]*Message, 0, len(raw))
+	for _, msg := range raw {
+		m, err := decode(msg)
+		if err != nil {
+			c.undecodable(m, err)
+			continue
+		}
+		batch = append(batch, m)
+	}
+	if len(batch) == 0 {
+		return
+	}
+	errs := c.handler(ctx, batch)
+	if len(errs) != len(batch) {
+		// A handler bug: never ack what may not have been applied.
+		errs = make([]error, len(batch))
+		for i := range errs {
+			errs[i] = fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch))
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i, m := range batch {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.settle(ctx, m, errs[i])
+		}()
+	}
+	wg.Wait()
+}
+
+// settle gives JetStream the verdict on one message.
+func (c *Consumer) settle(ctx context.Context, m *Message, err error) {
+	log := c.cfg.Logger
+	switch {
+	case err == nil:
+		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if aerr := m.Msg.DoubleAck(actx); aerr != nil {
+			// Applied and recorded in the ledger: a redelivery will be skipped.
+			log.Warn().Err(aerr).Str("consumer", c.cfg.Name).Uint64("seq", m.Meta.Sequence.Stream).Msg("ack not confirmed")
+		}
+	case errors.Is(err, ErrDeadLettered):
+		_ = m.Msg.TermWithReason(truncate(err.Error(), 200))
+	case ctx.Err() != nil:
+		_ = m.Msg.Nak() // shutting down: not a failure, give it back at once
+	default:
+		delay := c.nakDelay(m.Meta.NumDelivered)
+		if ra := failure.RetryAfterOf(err); ra > delay {
+			delay = ra
+		}
+		log.Info().Err(err).Str("consumer", c.cfg.Name).Uint64("seq", m.Meta.Sequence.Stream).
+			Uint64("delivery", m.Meta.NumDelivered).Dur("redeliver_in", delay).Msg("apply failed; will retry")
+		_ = m.Msg.NakWithDelay(delay)
+	}
+}
+
+func (c *Consumer) nakDelay(delivered uint64) time.Duration {
+	d := c.cfg.NakDelay
+	for i := uint64(1); i < delivered && d < c.cfg.NakDelayMax; i++ {
+		d *= 2
+	}
+	return min(d, c.cfg.NakDelayMax)
+}
+
+func (c *Consumer) undecodable(m *Message, err error) {
+	if c.cfg.DeadLetters == nil {
+		_ = m.Msg.TermWithReason("undecodable: " + truncate(err.Error(), 180))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if perr := c.cfg.DeadLetters.Publish(ctx, originalOf(m), ClassPermanent, fmt.Errorf("undecodable event: %w", err), time.Time{}); perr != nil {
+		_ = m.Msg.NakWithDelay(c.cfg.NakDelay)
+		return
+	}
+	_ = m.Msg.TermWithReason("undecodable; dead-lettered")
+}

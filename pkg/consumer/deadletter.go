@@ -1,0 +1,209 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/event"
+	"github.com/fieldstream/fieldstream/pkg/failure"
+)
+
+// DLQPrefix is the first token of every dead letter's subject; the DLQ stream captures
+// DLQPrefix + ".>".
+const DLQPrefix = "dlq"
+
+// Headers a dead letter carries besides the original message's own.
+const (
+	HeaderDLQSubject      = "Fs-Dlq-Subject"       // the original subject
+	HeaderDLQStream       = "Fs-Dlq-Stream"        // the original stream
+	HeaderDLQSequence     = "Fs-Dlq-Stream-Seq"    // the original stream sequence
+	HeaderDLQConsumer     = "Fs-Dlq-Consumer"      // the consumer that gave up
+	HeaderDLQClass        = "Fs-Dlq-Error-Class"   // permanent, exhausted
+	HeaderDLQError        = "Fs-Dlq-Error"         // the last error
+	HeaderDLQAttempts     = "Fs-Dlq-Attempts"      // deliveries so far
+	HeaderDLQFirstFailure = "Fs-Dlq-First-Failure" // RFC 3339
+	HeaderDLQLastFailure  = "Fs-Dlq-Last-Failure"  // RFC 3339
+)
+
+// Error classes of dead letters.
+const (
+	ClassPermanent = "permanent" // the event can never be applied as it is
+	ClassExhausted = "exhausted" // transient failures outlasted MaxDeliver
+)
+
+// ErrDeadLettered marks a message that was published to the dead-letter stream; the
+// consumer terminates it (TermWithReason) instead of redelivering it.
+var ErrDeadLettered = errors.New("dead-lettered")
+
+// DeadLetters publishes dead letters for one consumer.
+type DeadLetters struct {
+	js         jetstream.JetStream
+	consumer   string
+	maxDeliver int
+	ledger     *Ledger // for first-failure times; may be nil
+	log        zerolog.Logger
+}
+
+// NewDeadLetters returns the dead-letter publisher of consumer, which gives up on a
+// transient failure at delivery maxDeliver.
+func NewDeadLetters(js jetstream.JetStream, consumer string, maxDeliver int, ledger *Ledger, log zerolog.Logger) *DeadLetters {
+	return &DeadLetters{js: js, consumer: consumer, maxDeliver: maxDeliver, ledger: ledger, log: log}
+}
+
+// Subject is the dead letter's subject for an event subject:
+// dlq.<consumer>.<tenant>.<entity>.<id>.<action>.
+func (d *DeadLetters) Subject(original string) string {
+	return DLQPrefix + "." + d.consumer + "." + strings.TrimPrefix(original, event.SubjectPrefix+".")
+}
+
+// Original is the message a dead letter is made of.
+type Original struct {
+	Subject  string
+	Header   nats.Header
+	Data     []byte
+	Stream   string
+	Sequence uint64 // stream sequence
+	Attempts uint64 // deliveries so far
+	EventID  string
+}
+
+func originalOf(m *Message) Original {
+	o := Original{Subject: m.Msg.Subject(), Header: m.Msg.Headers(), Data: m.Msg.Data(), EventID: m.Event.ID}
+	if m.Meta != nil {
+		o.Stream, o.Sequence, o.Attempts = m.Meta.Stream, m.Meta.Sequence.Stream, m.Meta.NumDelivered
+	}
+	return o
+}
+
+// Publish stores a dead letter for the message: its original payload and headers plus
+// provenance. Its message id is derived from the original stream sequence, so the same
+// message dead-lettered twice (by the consumer and by a MaxDeliver advisory) is stored once.
+func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cause error, first time.Time) error {
+	now := time.Now().UTC()
+	if first.IsZero() {
+		first = now
+	}
+	h := nats.Header{}
+	for k, v := range o.Header {
+		if k != jetstream.MsgIDHeader {
+			h[k] = v
+		}
+	}
+	msg := truncate(cause.Error(), 1024)
+	h.Set(HeaderDLQSubject, o.Subject)
+	h.Set(HeaderDLQStream, o.Stream)
+	h.Set(HeaderDLQSequence, strconv.FormatUint(o.Sequence, 10))
+	h.Set(HeaderDLQConsumer, d.consumer)
+	h.Set(HeaderDLQClass, class)
+	h.Set(HeaderDLQError, msg)
+	h.Set(HeaderDLQAttempts, strconv.FormatUint(o.Attempts, 10))
+	h.Set(HeaderDLQFirstFailure, first.UTC().Format(time.RFC3339Nano))
+	h.Set(HeaderDLQLastFailure, now.Format(time.RFC3339Nano))
+	h.Set(jetstream.MsgIDHeader, "dlq:"+d.consumer+":"+o.Stream+":"+strconv.FormatUint(o.Sequence, 10))
+	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: d.Subject(o.Subject), Header: h, Data: o.Data}); err != nil {
+		return fmt.Errorf("publish dead letter: %w", err)
+	}
+	d.log.Warn().Str("consumer", d.consumer).Str("subject", o.Subject).Uint64("seq", o.Sequence).Str("event", o.EventID).
+		Str("class", class).Str("error", msg).Msg("dead-lettered")
+	return nil
+}
+
+func truncate(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " | ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// DeadLetter sends messages that cannot be applied to the dead-letter stream: at once for a
+// permanent error, and for a transient one at the last delivery JetStream allows
+// (MaxDeliver). Their error becomes ErrDeadLettered. If the dead letter cannot be published
+// the error stays transient, so the message is redelivered rather than lost.
+func DeadLetter(d *DeadLetters) Middleware {
+	return func(next BatchHandler) BatchHandler {
+		return func(ctx context.Context, batch []*Message) []error {
+			errs := next(ctx, batch)
+			for i, err := range errs {
+				if err == nil || errors.Is(err, context.Canceled) {
+					continue
+				}
+				m := batch[i]
+				first := time.Time{}
+				if d.ledger != nil {
+					first, _ = d.ledger.FirstFailure(ctx, m.Event.ID, time.Now())
+				}
+				class := ""
+				switch {
+				case failure.IsPermanent(err):
+					class = ClassPermanent
+				case m.Meta != nil && d.maxDeliver > 0 && int(m.Meta.NumDelivered) >= d.maxDeliver:
+					class = ClassExhausted
+				default:
+					continue
+				}
+				if perr := d.Publish(ctx, originalOf(m), class, err, first); perr != nil {
+					errs[i] = failure.Transient(errors.Join(err, perr), 0)
+					continue
+				}
+				errs[i] = fmt.Errorf("%w (%s): %w", ErrDeadLettered, class, err)
+			}
+			return errs
+		}
+	}
+}
+
+// maxDeliveriesAdvisory is JetStream's io.nats.jetstream.advisory.v1.max_deliver.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// WatchMaxDeliveries dead-letters messages that reached MaxDeliver without a verdict from
+// the consumer — its process died or stalled past AckWait on the last delivery — from
+// JetStream's MAX_DELIVERIES advisories, so that no message falls between EVENTS and DLQ.
+// It returns the subscription; unsubscribe to stop.
+func (d *DeadLetters) WatchMaxDeliveries(nc *nats.Conn, stream string) (*nats.Subscription, error) {
+	subj := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", stream, d.consumer)
+	return nc.Subscribe(subj, func(m *nats.Msg) {
+		var a maxDeliveriesAdvisory
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			d.log.Error().Err(err).Msg("max deliveries advisory")
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := d.js.Stream(ctx, a.Stream)
+		if err != nil {
+			d.log.Error().Err(err).Uint64("seq", a.StreamSeq).Msg("max deliveries: stream")
+			return
+		}
+		raw, err := s.GetMsg(ctx, a.StreamSeq)
+		if err != nil {
+			d.log.Error().Err(err).Uint64("seq", a.StreamSeq).Msg("max deliveries: message gone")
+			return
+		}
+		var ce event.CloudEvent
+		_ = json.Unmarshal(raw.Data, &ce)
+		first := time.Time{}
+		if d.ledger != nil && ce.ID != "" {
+			first, _ = d.ledger.FirstFailure(ctx, ce.ID, time.Now())
+		}
+		cause := fmt.Errorf("reached MaxDeliver (%d deliveries) without being acknowledged: the consumer crashed or stalled past AckWait", a.Deliveries)
+		o := Original{Subject: raw.Subject, Header: raw.Header, Data: raw.Data, Stream: a.Stream, Sequence: a.StreamSeq, Attempts: a.Deliveries, EventID: ce.ID}
+		if err := d.Publish(ctx, o, ClassExhausted, cause, first); err != nil {
+			d.log.Error().Err(err).Uint64("seq", a.StreamSeq).Msg("max deliveries: dead letter")
+		}
+	})
+}

@@ -1,0 +1,207 @@
+package consumer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldstream/fieldstream/pkg/failure"
+)
+
+// DefaultLedgerTTL is how long a consumer remembers an applied event: as long as EVENTS
+// keeps it, so a replay of anything still in the stream is recognized.
+const DefaultLedgerTTL = 7 * 24 * time.Hour
+
+// LedgerBucket is the KV bucket of consumer name's ledger.
+func LedgerBucket(consumer string) string { return "fieldstream_ledger_" + consumer }
+
+// Ledger is one consumer's memory in a JetStream KV bucket: which events it applied, when an
+// event first failed, and the newest version of each entity it applied. It is shared by every
+// replica of the consumer and survives restarts. Safe for concurrent use.
+type Ledger struct {
+	kv jetstream.KeyValue
+}
+
+// OpenLedger opens (creating if needed) the ledger of consumer name; entries expire after
+// ttl (DefaultLedgerTTL if 0).
+func OpenLedger(ctx context.Context, js jetstream.JetStream, name string, ttl time.Duration) (*Ledger, error) {
+	if ttl == 0 {
+		ttl = DefaultLedgerTTL
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      LedgerBucket(name),
+		Description: "fieldstream consumer " + name + ": applied event ids, first failures, newest version per entity",
+		TTL:         ttl,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", name, err)
+	}
+	return &Ledger{kv: kv}, nil
+}
+
+func eventKey(prefix, eventID string) string {
+	h := sha256.Sum256([]byte(eventID))
+	return prefix + hex.EncodeToString(h[:16])
+}
+
+// Applied reports whether the event was applied.
+func (l *Ledger) Applied(ctx context.Context, eventID string) (bool, error) {
+	_, err := l.kv.Get(ctx, eventKey("applied.", eventID))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// MarkApplied records that the event was applied and forgets its failures.
+func (l *Ledger) MarkApplied(ctx context.Context, eventID string) error {
+	if _, err := l.kv.Put(ctx, eventKey("applied.", eventID), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return err
+	}
+	_ = l.kv.Purge(ctx, eventKey("failed.", eventID)) // best effort: it expires anyway
+	return nil
+}
+
+// FirstFailure records now as the event's first failure unless one is recorded, and returns
+// the recorded one.
+func (l *Ledger) FirstFailure(ctx context.Context, eventID string, now time.Time) (time.Time, error) {
+	key := eventKey("failed.", eventID)
+	v := []byte(strconv.FormatInt(now.UnixNano(), 10))
+	if _, err := l.kv.Create(ctx, key, v); err == nil {
+		return now, nil
+	} else if !errors.Is(err, jetstream.ErrKeyExists) {
+		return now, err
+	}
+	e, err := l.kv.Get(ctx, key)
+	if err != nil {
+		return now, err
+	}
+	n, err := strconv.ParseInt(string(e.Value()), 10, 64)
+	if err != nil {
+		return now, nil
+	}
+	return time.Unix(0, n), nil
+}
+
+// version orders the events of one entity: by the time of the change, then by stream
+// sequence.
+type version struct {
+	Time int64  `json:"time"` // Unix nanoseconds of the change (CloudEvents time)
+	Seq  uint64 `json:"seq"`  // EVENTS sequence
+	ID   string `json:"id"`   // event id
+}
+
+func (v version) olderThan(o version) bool {
+	return v.Time < o.Time || (v.Time == o.Time && v.Seq < o.Seq)
+}
+
+// claim makes m the newest version of its entity unless a newer event of that entity was
+// already claimed, in which case it returns stale = true. Claiming before applying keeps
+// replicas that race on one entity from applying an older change after a newer one. An
+// event that claimed before (a redelivery of it) may apply again.
+func (l *Ledger) claim(ctx context.Context, m *Message) (stale bool, err error) {
+	ev := m.Event
+	key := "version." + ev.Tenant + "." + ev.Entity + "." + ev.EntityID
+	mine := version{Time: ev.Time.UnixNano(), Seq: m.Meta.Sequence.Stream, ID: ev.ID}
+	val, _ := json.Marshal(mine)
+	for range 10 {
+		e, err := l.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			if _, err := l.kv.Create(ctx, key, val); errors.Is(err, jetstream.ErrKeyExists) {
+				continue
+			} else {
+				return false, err
+			}
+		}
+		if err != nil {
+			return false, err
+		}
+		var cur version
+		if json.Unmarshal(e.Value(), &cur) == nil {
+			if cur.ID == mine.ID {
+				return false, nil
+			}
+			if mine.olderThan(cur) {
+				return true, nil
+			}
+		}
+		if _, err := l.kv.Update(ctx, key, val, e.Revision()); errors.Is(err, jetstream.ErrKeyExists) {
+			continue
+		} else {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("claim %s: too much contention", key)
+}
+
+// Skipped counts what Idempotent kept from the handler.
+type Skipped struct {
+	Duplicate func() // an event the ledger says was applied
+	Stale     func() // an event older than one already applied to its entity
+}
+
+// Idempotent keeps events the ledger has seen from the handler: an event already applied
+// (redelivered, replayed or re-published) and an event older than one already applied to
+// the same entity (an older update never overwrites a newer one) are acknowledged without
+// being applied. Events the handler applies are recorded. A ledger that cannot be read is a
+// transient error: the event waits rather than risks applying twice.
+func Idempotent(l *Ledger, counts Skipped) Middleware {
+	return func(next BatchHandler) BatchHandler {
+		return func(ctx context.Context, batch []*Message) []error {
+			errs := make([]error, len(batch))
+			var todo []int
+			for i, m := range batch {
+				applied, err := l.Applied(ctx, m.Event.ID)
+				if err != nil {
+					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
+					continue
+				}
+				if applied {
+					if counts.Duplicate != nil {
+						counts.Duplicate()
+					}
+					continue
+				}
+				stale, err := l.claim(ctx, m)
+				if err != nil {
+					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
+					continue
+				}
+				if stale {
+					if counts.Stale != nil {
+						counts.Stale()
+					}
+					continue
+				}
+				todo = append(todo, i)
+			}
+			if len(todo) == 0 {
+				return errs
+			}
+			res := next(ctx, subset(batch, todo))
+			for k, i := range todo {
+				errs[i] = res[k]
+				if res[k] == nil {
+					if err := l.MarkApplied(ctx, batch[i].Event.ID); err != nil {
+						// Applied but not recorded: a redelivery would apply it again
+						// unless the sink is idempotent by event id, which ours are.
+						errs[i] = failure.Transient(fmt.Errorf("ledger: record applied: %w", err), 0)
+					}
+				}
+			}
+			return errs
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fieldstream/fieldstream/pkg/failure"
+)
+
+// Metrics are the Prometheus metrics of consumers; one value serves every consumer of a
+// process (the consumer is a label).
+type Metrics struct {
+	outcomes *prometheus.CounterVec
+	lag      *prometheus.HistogramVec
+	batches  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the consumer metrics with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fieldstream_consumer_messages_total",
+			Help: "Messages by consumer and outcome: applied, duplicate (ledger had it), stale (a newer change was applied), retry (handed back to JetStream), dead_lettered.",
+		}, []string{"consumer", "outcome"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "fieldstream_consumer_apply_lag_seconds",
+			Help:    "Time from the gateway receiving an event to the consumer applying it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+		}, []string{"consumer"}),
+		batches: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "fieldstream_consumer_batch_size",
+			Help:    "Messages per batch handed to the handler.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}, []string{"consumer"}),
+	}
+	for _, c := range []prometheus.Collector{m.outcomes, m.lag, m.batches} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Skipped counts the messages Idempotent kept from the handler of consumer.
+func (m *Metrics) Skipped(consumer string) Skipped {
+	dup, stale := m.outcomes.WithLabelValues(consumer, "duplicate"), m.outcomes.WithLabelValues(consumer, "stale")
+	return Skipped{Duplicate: dup.Inc, Stale: stale.Inc}
+}
+
+// Middleware counts the outcome of every message of consumer and, for applied ones, the
+// time since the gateway received the event.
+func (m *Metrics) Middleware(consumer string) Middleware {
+	applied := m.outcomes.WithLabelValues(consumer, "applied")
+	retry := m.outcomes.WithLabelValues(consumer, "retry")
+	dead := m.outcomes.WithLabelValues(consumer, "dead_lettered")
+	lag := m.lag.WithLabelValues(consumer)
+	batches := m.batches.WithLabelValues(consumer)
+	return func(next BatchHandler) BatchHandler {
+		return func(ctx context.Context, batch []*Message) []error {
+			batches.Observe(float64(len(batch)))
+			errs := next(ctx, batch)
+			now := time.Now()
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					applied.Inc()
+					if rt := batch[i].Event.ReceivedTime; !rt.IsZero() {
+						lag.Observe(now.Sub(rt).Seconds())
+					}
+				case errors.Is(err, ErrDeadLettered):
+					dead.Inc()
+				case failure.ClassOf(err) == failure.ClassTransient:
+					retry.Inc()
+				}
+			}
+			return errs
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PipelineOptions are the parts of a consumer service beside its Config.
+type PipelineOptions struct {
+	// LedgerTTL is how long applied events are remembered (DefaultLedgerTTL if 0).
+	LedgerTTL time.Duration
+	// Retry bounds in-process retries.
+	Retry RetryConfig
+	// Metrics, if set, counts outcomes.
+	Metrics *Metrics
+}
+
+// Pipeline is a consumer with the standard middleware around its handler, outermost first:
+// metrics, dead letters, panic recovery, the idempotency ledger, in-process retries. It also
+// dead-letters messages that reach MaxDeliver without a verdict (see WatchMaxDeliveries).
+type Pipeline struct {
+	*Consumer
+	Ledger      *Ledger
+	DeadLetters *DeadLetters
+	advisories  *nats.Subscription
+}
+
+// NewPipeline opens the ledger of cfg.Name, creates or updates the durable consumer, and
+// returns it ready to Run.
+func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handler BatchHandler, opts PipelineOptions) (*Pipeline, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ledger, err := OpenLedger(ctx, js, cfg.Name, opts.LedgerTTL)
+	if err != nil {
+		return nil, err
+	}
+	dl := NewDeadLetters(js, cfg.Name, cfg.MaxDeliver, ledger, cfg.Logger)
+	cfg.DeadLetters = dl
+	mws := []Middleware{}
+	skipped := Skipped{}
+	if opts.Metrics != nil {
+		mws = append(mws, opts.Metrics.Middleware(cfg.Name))
+		skipped = opts.Metrics.Skipped(cfg.Name)
+	}
+	mws = append(mws, DeadLetter(dl), Recover(), Idempotent(ledger, skipped), Retry(opts.Retry))
+	c, err := New(ctx, js, cfg, Chain(handler, mws...))
+	if err != nil {
+		return nil, err
+	}
+	sub, err := dl.WatchMaxDeliveries(js.Conn(), cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("watch max deliveries: %w", err)
+	}
+	return &Pipeline{Consumer: c, Ledger: ledger, DeadLetters: dl, advisories: sub}, nil
+}
+
+// Run consumes until ctx ends (see Consumer.Run), then stops watching advisories.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.advisories.Unsubscribe()
+	return p.Consumer.Run(ctx)
+}
