@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"sync"
 	"time"
@@ -277,4 +278,16 @@ func (c *Consumer) undecodable(m *Message, err error) {
 		return
 	}
 	_ = m.Msg.TermWithReason("undecodable; dead-lettered")
+}
+
+// RegisterFlags binds c's tunables to fs with their defaults, so every consumer service
+// offers the same settings under the same names.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "time JetStream waits for a verdict before redelivering")
+	fs.IntVar(&c.MaxDeliver, "max-deliver", 10, "deliveries before a failing event is dead-lettered as exhausted")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", 1000, "events in flight across all replicas")
+	fs.IntVar(&c.BatchSize, "batch-size", 100, "most events handed to the sink at once")
+	fs.DurationVar(&c.BatchLinger, "batch-linger", 5*time.Millisecond, "how long a batch waits to fill")
+	fs.DurationVar(&c.NakDelay, "nak-delay", time.Second, "first redelivery delay after a failure; doubles per delivery")
+	fs.DurationVar(&c.NakDelayMax, "nak-delay-max", 2*time.Minute, "longest redelivery delay")
 }
