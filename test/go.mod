@@ -4,8 +4,11 @@ go 1.26.0
 
 require (
 	github.com/fieldstream/fieldstream/pkg v0.0.0
+	github.com/fieldstream/fieldstream/services/assets v0.0.0
 	github.com/fieldstream/fieldstream/services/gateway v0.0.0
-	github.com/fieldstream/fieldstream/services/simulator v0.0.0-00010101000000-000000000000
+	github.com/fieldstream/fieldstream/services/payroll v0.0.0
+	github.com/fieldstream/fieldstream/services/simulator v0.0.0
+	github.com/fieldstream/fieldstream/services/workorders v0.0.0
 	github.com/fieldstream/fieldstream/streams v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
@@ -37,7 +40,10 @@ require (
 
 replace (
 	github.com/fieldstream/fieldstream/pkg => ../pkg
+	github.com/fieldstream/fieldstream/services/assets => ../services/assets
 	github.com/fieldstream/fieldstream/services/gateway => ../services/gateway
+	github.com/fieldstream/fieldstream/services/payroll => ../services/payroll
 	github.com/fieldstream/fieldstream/services/simulator => ../services/simulator
+	github.com/fieldstream/fieldstream/services/workorders => ../services/workorders
 	github.com/fieldstream/fieldstream/streams => ../streams
 )

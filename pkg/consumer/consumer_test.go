@@ -61,9 +61,9 @@ type sink struct {
 	// downstream systems are: a repeated event id is suppressed, not applied.
 	shared     *sync.Map
 	suppressed int
-	order   []string
-	fail    func(m *consumer.Message, attempt int) error
-	tries   map[string]int
+	order      []string
+	fail       func(m *consumer.Message, attempt int) error
+	tries      map[string]int
 }
 
 func newSink(fail func(m *consumer.Message, attempt int) error) *sink {

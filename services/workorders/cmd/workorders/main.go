@@ -1,0 +1,30 @@
+// Command workorders keeps a work-order system in step with ServiceTrade jobs: it consumes
+// work-order events from EVENTS (durable "workorders"), fetches each job from the
+// ServiceTrade API and upserts or deletes it downstream. See -h for every setting.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/fieldstream/fieldstream/pkg/consumerd"
+	"github.com/fieldstream/fieldstream/services/workorders"
+	"github.com/fieldstream/fieldstream/services/workorders/wosystem"
+)
+
+func main() {
+	fs := flag.NewFlagSet("workorders", flag.ContinueOnError)
+	var f consumerd.Flags
+	f.Register(fs, "127.0.0.1:9203")
+	var sys wosystem.Config
+	fs.StringVar(&sys.BaseURL, "workorders-url", "http://127.0.0.1:9103", "base URL of the work-order system")
+	fs.DurationVar(&sys.Timeout, "workorders-timeout", wosystem.DefaultTimeout, "timeout of one work-order system request")
+	err := consumerd.Main(context.Background(), workorders.Service(sys), fs, &f, os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "workorders:", err)
+		os.Exit(1)
+	}
+}
