@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
@@ -99,8 +98,18 @@ func TestSimulatedServiceTradeLandsExactlyOnce(t *testing.T) {
 				discarded++
 				return
 			}
-			for _, c := range r.Delivery.Items {
-				delivered[webhook.ServiceTradeDedupID("acme", event.NormalizeEntity(c.Entity.Type), c.Entity.ID, event.Token(c.Action), c.Timestamp)] = true
+			body, err := r.Delivery.Body()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			d, err := webhook.ParseServiceTrade(body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, it := range d.Items {
+				delivered[it.DedupID("acme")] = true
 			}
 		},
 	}, acct)

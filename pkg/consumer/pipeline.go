@@ -20,7 +20,8 @@ type PipelineOptions struct {
 }
 
 // Pipeline is a consumer with the standard middleware around its handler, outermost first:
-// metrics, dead letters, panic recovery, the idempotency ledger, in-process retries. It also
+// metrics, dead letters, skipping entities deleted since, panic recovery, the idempotency
+// ledger, in-process retries. It also
 // dead-letters messages that reach MaxDeliver without a verdict (see WatchMaxDeliveries).
 type Pipeline struct {
 	*Consumer
@@ -48,7 +49,7 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		mws = append(mws, opts.Metrics.Middleware(cfg.Name))
 		skipped = opts.Metrics.Skipped(cfg.Name)
 	}
-	mws = append(mws, DeadLetter(dl), Recover(), Idempotent(ledger, skipped), Retry(opts.Retry))
+	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger, skipped), Retry(opts.Retry))
 	c, err := New(ctx, js, cfg, Chain(handler, mws...))
 	if err != nil {
 		return nil, err

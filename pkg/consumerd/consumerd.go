@@ -85,7 +85,7 @@ func Main(ctx context.Context, s Service, fs *flag.FlagSet, f *Flags, args []str
 	if err != nil {
 		return err
 	}
-	p, err := Pipeline(ctx, js, s, f.Consumer, f.ServiceTrade, m, log)
+	p, err := Pipeline(ctx, js, s, f.Consumer, f.ServiceTrade, consumer.PipelineOptions{Metrics: m}, log)
 	if err != nil {
 		return err
 	}
@@ -93,9 +93,9 @@ func Main(ctx context.Context, s Service, fs *flag.FlagSet, f *Flags, args []str
 }
 
 // Pipeline builds service s on js: its ServiceTrade client (token shared in KV), its
-// handler and its consumer pipeline counted in m. The all-in-one binary uses it to run
-// every service in one process.
-func Pipeline(ctx context.Context, js jetstream.JetStream, s Service, cc consumer.Config, st servicetrade.Config, m *consumer.Metrics, log zerolog.Logger) (*consumer.Pipeline, error) {
+// handler and its consumer pipeline. The all-in-one binary uses it to run every service in
+// one process, and tests to run them against the simulators.
+func Pipeline(ctx context.Context, js jetstream.JetStream, s Service, cc consumer.Config, st servicetrade.Config, opts consumer.PipelineOptions, log zerolog.Logger) (*consumer.Pipeline, error) {
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	bucket, err := servicetrade.OpenTokenBucket(setup, js)
@@ -113,5 +113,5 @@ func Pipeline(ctx context.Context, js jetstream.JetStream, s Service, cc consume
 		return nil, err
 	}
 	cc.Name, cc.FilterSubjects, cc.Logger = s.Name, s.Subjects, log
-	return consumer.NewPipeline(setup, js, cc, h, consumer.PipelineOptions{Metrics: m})
+	return consumer.NewPipeline(setup, js, cc, h, opts)
 }

@@ -108,11 +108,13 @@ func parseServiceTradeItem(raw json.RawMessage) (ServiceTradeItem, error) {
 }
 
 // DedupID is the JetStream message id of the item for tenant. It is derived only from
-// what a retried delivery repeats — tenant, entity, id, the sender's action and the item's
-// timestamp — so the sender's retries, and a poller that sees the same change, produce the
-// same id and JetStream stores the event once.
+// what a retried delivery repeats — tenant, entity, id, the normalized action and the
+// item's timestamp — so the sender's retries, and a poller that sees the same change,
+// produce the same id and JetStream stores the event once. The action is the normalized
+// one so that two status changes of one entity within a second (completed, then closed)
+// stay two events; two plain updates within one second still share an id (see README).
 func (it ServiceTradeItem) DedupID(tenant string) string {
-	return ServiceTradeDedupID(tenant, it.Entity, it.EntityID, event.Token(it.SourceAction), it.Time.Unix())
+	return ServiceTradeDedupID(tenant, it.Entity, it.EntityID, it.Action, it.Time.Unix())
 }
 
 // ServiceTradeDedupID builds the id DedupID returns from its parts, for producers (such as

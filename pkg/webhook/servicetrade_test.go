@@ -25,7 +25,7 @@ func TestParseServiceTrade(t *testing.T) {
 	if it.Entity != "work_order" || it.Action != "completed" || it.EntityID != 2274033731792769 || it.Time.Unix() != 1767106195 {
 		t.Errorf("item = %+v", it)
 	}
-	if got, want := it.DedupID("demo"), "st:demo:work_order:2274033731792769:updated:1767106195"; got != want {
+	if got, want := it.DedupID("demo"), "st:demo:work_order:2274033731792769:completed:1767106195"; got != want {
 		t.Errorf("DedupID = %q, want %q", got, want)
 	}
 }

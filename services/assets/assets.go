@@ -8,6 +8,7 @@ package assets
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 
@@ -143,6 +144,9 @@ func (a *Applier) fetchAll(ctx context.Context, batch []*consumer.Message, errs 
 				errs[i] = failure.Permanent(fmt.Errorf("assets cannot apply a %s event", m.Event.Entity))
 			case m.Event.Action == "deleted":
 				errs[i] = a.Registry.DeleteAsset(ctx, id, m.Event.ID)
+				if st := failure.StatusOf(errs[i]); st == http.StatusNotFound || st == http.StatusGone {
+					errs[i] = nil // already gone from the registry: the deletion holds
+				}
 			default:
 				assets[i], errs[i] = a.Source.Asset(ctx, id)
 			}

@@ -3,9 +3,11 @@ package payroll
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"time"
 
+	"github.com/fieldstream/fieldstream/pkg/failure"
 	"github.com/fieldstream/fieldstream/pkg/servicetrade"
 	"github.com/fieldstream/fieldstream/services/payroll/paycom"
 )
@@ -106,6 +108,9 @@ func Reconcile(ctx context.Context, src ClockEventLister, pay PunchLister, emps 
 	found := map[punchKey]bool{}
 	for code := range codes {
 		punches, err := pay.ListPunches(ctx, code, from, to)
+		if failure.StatusOf(err) == http.StatusNotFound {
+			punches, err = nil, nil // payroll does not know the employee: all is missing
+		}
 		if err != nil {
 			return r, fmt.Errorf("list punches of %s: %w", code, err)
 		}

@@ -5,6 +5,7 @@ package workorders
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
@@ -40,14 +41,19 @@ type Applier struct {
 
 // Apply upserts the job an event names, or deletes it. Errors keep their class: a job
 // ServiceTrade does not know (404) or the system refuses is permanent and goes to the
-// dead-letter stream; outages and rate limits are transient.
+// dead-letter stream; outages and rate limits are transient. Deleting a work order the
+// system does not have (404, 410) succeeds: the state the event asks for holds.
 func (a *Applier) Apply(ctx context.Context, m *consumer.Message) error {
 	id, err := strconv.ParseInt(m.Event.EntityID, 10, 64)
 	if err != nil {
 		return failure.Permanent(err)
 	}
 	if m.Event.Action == "deleted" {
-		return a.System.Delete(ctx, id, m.Event.ID)
+		err := a.System.Delete(ctx, id, m.Event.ID)
+		if st := failure.StatusOf(err); st == http.StatusNotFound || st == http.StatusGone {
+			return nil // the system does not have it: the deletion holds
+		}
+		return err
 	}
 	job, err := a.Jobs.Job(ctx, id)
 	if err != nil {
