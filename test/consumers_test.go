@@ -330,3 +330,52 @@ func TestPayrollSplitIsolatesBadPunches(t *testing.T) {
 	}
 	t.Logf("%d bad clock events isolated; payroll rejected %d batches, imported %d punches", len(gotDead), e.stack.Payroll.Rejected(), e.stack.Payroll.Items())
 }
+
+// TestReplayAndUnknownEntities: an event for a job ServiceTrade never had is dead-lettered
+// at once with its provenance; replaying the whole stream to the work-order consumer
+// afterwards (its durable recreated from the first event) applies nothing twice.
+func TestReplayAndUnknownEntities(t *testing.T) {
+	e := newPipelineEnv(t, simulator.StackConfig{Account: stsim.AccountConfig{Seed: 3}})
+	e.start(consumer.Config{})
+	e.send(20)
+	// A delivery about a job the account never created.
+	unknown := stsim.NewDelivery([]stsim.Change{{Action: "updated", Timestamp: time.Now().Unix(), UserID: 1, Entity: stsim.Ref("job", 42)}}, time.Now())
+	if r := e.sender.Deliver(context.Background(), unknown); !r.Delivered {
+		t.Fatalf("unknown-job delivery: %+v", r)
+	}
+	natstest.Eventually(t, 30*time.Second, "settled", e.settled)
+	dl := e.deadLetters()
+	if len(dl) != 1 {
+		t.Fatalf("%d dead letters, want the unknown job only", len(dl))
+	}
+	h := dl[0].Header
+	if dl[0].Subject != "dlq.workorders.acme.work_order.42.updated" || h.Get(consumer.HeaderDLQClass) != consumer.ClassPermanent ||
+		h.Get(consumer.HeaderDLQAttempts) != "1" || !strings.Contains(h.Get(consumer.HeaderDLQError), "HTTP 404") ||
+		h.Get(consumer.HeaderDLQSubject) != "events.acme.work_order.42.updated" || h.Get(consumer.HeaderDLQStream) != "EVENTS" || h.Get(consumer.HeaderDLQSequence) == "" {
+		t.Fatalf("dead letter %s lacks provenance: %v", dl[0].Subject, h)
+	}
+	e.checkConverged()
+
+	// Replay: the durable is recreated and sees every event again.
+	before := e.stack.WorkOrders.Calls()
+	applied := len(e.stack.WorkOrders.Applied())
+	if err := e.js.DeleteConsumer(context.Background(), "EVENTS", workorders.Name); err != nil {
+		t.Fatal(err)
+	}
+	p, err := consumerd.Pipeline(context.Background(), e.js, workorders.Service(wosystem.Config{BaseURL: e.urls["workorders"]}),
+		consumer.Config{NakDelay: 20 * time.Millisecond}, e.st, consumer.PipelineOptions{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	natstest.Eventually(t, 30*time.Second, "replay settled", e.settled)
+	if got := e.stack.WorkOrders.Calls(); got != before || len(e.stack.WorkOrders.Applied()) != applied {
+		t.Fatalf("replay reached the work-order system: %d calls before, %d after", before, got)
+	}
+	if n := len(e.deadLetters()); n != 1 {
+		t.Fatalf("replay dead-lettered again: %d dead letters", n)
+	}
+}

@@ -24,7 +24,9 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
 	"github.com/fieldstream/fieldstream/pkg/natsembed"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/services/gateway"
+	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 )
 
@@ -58,6 +60,11 @@ type options struct {
 	logLevel   string
 	gateway    gateway.Config
 	streams    gateway.StreamOptions
+
+	consumers     bool
+	consumer      consumer.Config
+	simAddrs      simAddrs
+	tokenLifetime time.Duration
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -73,8 +80,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.IntVar(&o.simBatch, "sim-max-batch", servicetrade.DefaultMaxBatch, "most items in one simulated delivery")
 	fs.BoolVar(&o.demo, "demo-tenant", true, "create tenant demo (token dev-token, the Standard Webhooks spec secret) if it does not exist")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&o.consumers, "consumers", true, "run the assets, workorders and payroll consumers in this process (false: run them as their own binaries)")
+	fs.DurationVar(&o.tokenLifetime, "sim-token-lifetime", time.Hour, "lifetime of the simulated ServiceTrade API's OAuth2 tokens")
+	o.simAddrs.register(fs)
 	o.gateway.RegisterFlags(fs)
 	o.streams.RegisterFlags(fs)
+	o.consumer.RegisterFlags(fs)
 	err := envflag.Parse(fs, args, "FS", map[string]string{"nats-url": "NATS_URL"}, getenv)
 	if err == nil && o.simRate < 0 {
 		err = fmt.Errorf("-sim-rate %v: must not be negative", o.simRate)
@@ -160,24 +171,33 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		defer cancel()
 		_ = httpSrv.Shutdown(sctx) // waits for in-flight requests and their acks
 	})
-	if o.simRate > 0 {
-		acct, err := servicetrade.NewAccount(servicetrade.AccountConfig{})
-		if err != nil {
+	stack, err := simulator.NewStack(simulator.StackConfig{TokenLifetime: o.tokenLifetime})
+	if err != nil {
+		return err
+	}
+	simURLs, err := serveStack(&g, stack, o.simAddrs, log)
+	if err != nil {
+		return err
+	}
+	if o.consumers {
+		if err := addConsumers(ctx, &g, js, stack, simURLs, o.consumer, gw.Registry(), log); err != nil {
 			return err
 		}
+	}
+	if o.simRate > 0 {
 		sender, err := servicetrade.NewSender(servicetrade.SenderConfig{
 			URL:             base + "/hooks/" + demoTenant + "/servicetrade/" + demoToken,
 			EventsPerSecond: o.simRate,
 			MaxBatch:        o.simBatch,
 			Logger:          log.With().Str("component", "servicetrade-sim").Logger(),
-		}, acct)
+		}, stack.Account)
 		if err != nil {
 			return err
 		}
 		simCtx, stopSim := context.WithCancel(ctx)
 		g.Add(func() error { return sender.Run(simCtx) }, func(error) { stopSim() })
 	}
-	printBanner(stdout, natsURL, where, base, o.simRate)
+	printBanner(stdout, natsURL, where, base, o.simRate, simURLs, o.consumers)
 
 	err = g.Run()
 	log.Info().Msg("shutting down: draining NATS")
@@ -199,30 +219,6 @@ func createDemoTenant(ctx context.Context, kv jetstream.KeyValue) error {
 		return err
 	}
 	return tenant.Put(ctx, kv, demoTenant, tenant.Config{ServiceTradeToken: demoToken, StandardSecrets: []string{demoSecret}})
-}
-
-func printBanner(w io.Writer, natsURL, where, base string, simRate float64) {
-	fmt.Fprintf(w, `
-fieldstream is running
-  NATS        %s  (%s)
-  gateway     %s
-    ServiceTrade webhooks   POST %s/hooks/%s/servicetrade/%s
-    Standard Webhooks       POST %s/hooks/%s/standard   (secret: see README)
-    health, metrics         %s/readyz  %s/metrics
-`, natsURL, where, base, base, demoTenant, demoToken, base, demoTenant, base, base)
-	if simRate > 0 {
-		fmt.Fprintf(w, "  simulated ServiceTrade account: %g events/s to tenant %s\n", simRate, demoTenant)
-	} else {
-		fmt.Fprintln(w, "  simulated ServiceTrade account: off (-sim-rate 0)")
-	}
-	fmt.Fprintf(w, `
-Look with the nats CLI (make tools installs it):
-  nats --server %s stream info EVENTS
-  nats --server %s stream view EVENTS
-  nats --server %s stream subjects EVENTS
-Ctrl-C drains and exits.
-
-`, natsURL, natsURL, natsURL)
 }
 
 func splitHostPort(addr string) (string, int, error) {
