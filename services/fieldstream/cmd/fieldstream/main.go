@@ -20,11 +20,11 @@ import (
 	"github.com/oklog/run"
 	"github.com/rs/zerolog"
 
+	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/envflag"
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
 	"github.com/fieldstream/fieldstream/pkg/natsembed"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
-	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
