@@ -57,8 +57,10 @@ type Asset struct {
 	Type       string          `json:"type"`
 	Status     string          `json:"status"` // active, inactive
 	Properties AssetProperties `json:"properties"`
-	Created    int64           `json:"created"`
-	Updated    int64           `json:"updated"`
+	// LastInspected is when an inspection last checked the asset (Unix s; 0: never).
+	LastInspected int64 `json:"lastInspected,omitempty"`
+	Created       int64 `json:"created"`
+	Updated       int64 `json:"updated"`
 }
 
 // Job is a work order at a location for a customer company.

@@ -42,5 +42,5 @@ func ExampleParseServiceTrade() {
 	fmt.Println(it.DedupID("demo"))
 	// Output:
 	// work_order 2274033731792769 completed
-	// st:demo:work_order:2274033731792769:completed:1767106195
+	// st:demo:work_order:2274033731792769:completed:1767106195:bae11ceb7284
 }

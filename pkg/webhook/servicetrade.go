@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -27,7 +29,9 @@ type ServiceTradeItem struct {
 	Action       string // normalized, status-aware: "completed", "updated", …
 	EntityID     int64
 	Time         time.Time
-	Raw          json.RawMessage
+	// Changeset is the item's changeset, compacted; empty when it has none.
+	Changeset []byte
+	Raw       json.RawMessage
 }
 
 // ParseServiceTrade parses ServiceTrade's native batched payload
@@ -67,13 +71,19 @@ func parseServiceTradeItem(raw json.RawMessage) (ServiceTradeItem, error) {
 			Type string      `json:"type"`
 			ID   json.Number `json:"id"`
 		} `json:"entity"`
-		Changeset []struct {
-			Field    string          `json:"field"`
-			NewValue json.RawMessage `json:"newValue"`
-		} `json:"changeset"`
+		Changeset json.RawMessage `json:"changeset"`
 	}
 	if err := json.Unmarshal(raw, &it); err != nil {
 		return ServiceTradeItem{}, err
+	}
+	var changes []struct {
+		Field    string          `json:"field"`
+		NewValue json.RawMessage `json:"newValue"`
+	}
+	if len(it.Changeset) > 0 && string(it.Changeset) != "null" {
+		if err := json.Unmarshal(it.Changeset, &changes); err != nil {
+			return ServiceTradeItem{}, malformed("changeset: %v", err)
+		}
 	}
 	id, err := strconv.ParseInt(it.Entity.ID.String(), 10, 64)
 	if err != nil || id <= 0 {
@@ -84,7 +94,7 @@ func parseServiceTradeItem(raw json.RawMessage) (ServiceTradeItem, error) {
 		return ServiceTradeItem{}, malformed("timestamp %q: want Unix seconds", it.Timestamp)
 	}
 	var newStatus string
-	for _, c := range it.Changeset {
+	for _, c := range changes {
 		if c.Field == "status" {
 			_ = json.Unmarshal(c.NewValue, &newStatus) // a non-string status names no action
 		}
@@ -98,6 +108,11 @@ func parseServiceTradeItem(raw json.RawMessage) (ServiceTradeItem, error) {
 		Time:         time.Unix(ts, 0),
 		Raw:          raw,
 	}
+	if len(changes) > 0 {
+		var buf bytes.Buffer
+		_ = json.Compact(&buf, it.Changeset) // valid: it was just decoded
+		out.Changeset = buf.Bytes()
+	}
 	if out.Entity == "" {
 		return ServiceTradeItem{}, malformed("entity.type %q", it.Entity.Type)
 	}
@@ -108,17 +123,22 @@ func parseServiceTradeItem(raw json.RawMessage) (ServiceTradeItem, error) {
 }
 
 // DedupID is the JetStream message id of the item for tenant. It is derived only from
-// what a retried delivery repeats — tenant, entity, id, the normalized action and the
-// item's timestamp — so the sender's retries, and a poller that sees the same change,
-// produce the same id and JetStream stores the event once. The action is the normalized
-// one so that two status changes of one entity within a second (completed, then closed)
-// stay two events; two plain updates within one second still share an id (see README).
+// what a retried delivery repeats — tenant, entity, id, the normalized action, the item's
+// timestamp and a digest of its changeset — so the sender's retries produce the same id and
+// JetStream stores the event once. ServiceTrade's timestamps are whole seconds, so without
+// the changeset two changes of one entity within a second (pending_invoice, then
+// sending_invoice) would share an id and the second would be lost.
 func (it ServiceTradeItem) DedupID(tenant string) string {
-	return ServiceTradeDedupID(tenant, it.Entity, it.EntityID, it.Action, it.Time.Unix())
+	id := ServiceTradeDedupID(tenant, it.Entity, it.EntityID, it.Action, it.Time.Unix())
+	if len(it.Changeset) > 0 {
+		h := sha256.Sum256(it.Changeset)
+		id += ":" + hex.EncodeToString(h[:6])
+	}
+	return id
 }
 
-// ServiceTradeDedupID builds the id DedupID returns from its parts, for producers (such as
-// a poller) that learn of a change without a webhook item.
+// ServiceTradeDedupID builds the id of a change known without its changeset, such as one a
+// poller finds; DedupID extends it with the changeset's digest.
 func ServiceTradeDedupID(tenant, entity string, id int64, action string, unixSeconds int64) string {
 	b := make([]byte, 0, 64)
 	b = append(b, "st:"...)

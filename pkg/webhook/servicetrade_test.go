@@ -25,7 +25,7 @@ func TestParseServiceTrade(t *testing.T) {
 	if it.Entity != "work_order" || it.Action != "completed" || it.EntityID != 2274033731792769 || it.Time.Unix() != 1767106195 {
 		t.Errorf("item = %+v", it)
 	}
-	if got, want := it.DedupID("demo"), "st:demo:work_order:2274033731792769:completed:1767106195"; got != want {
+	if got, want := it.DedupID("demo"), "st:demo:work_order:2274033731792769:completed:1767106195:bae11ceb7284"; got != want {
 		t.Errorf("DedupID = %q, want %q", got, want)
 	}
 }
@@ -83,5 +83,27 @@ func TestCheckToken(t *testing.T) {
 		if err := webhook.CheckToken(c[0], c[1]); !errors.Is(err, webhook.ErrUnauthenticated) {
 			t.Errorf("CheckToken(%q, %q) = %v", c[0], c[1], err)
 		}
+	}
+}
+
+func TestDedupIDSeparatesChangesWithinOneSecond(t *testing.T) {
+	item := func(changeset string) string {
+		d, err := webhook.ParseServiceTrade([]byte(`{"messageId":"m","data":[{"action":"updated","timestamp":1767106195,"entity":{"type":"job","id":7},"changeset":` + changeset + `}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Items[0].DedupID("demo")
+	}
+	a := item(`[{"field":"status","oldValue":"completed","newValue":"pending_invoice"}]`)
+	b := item(`[{"field":"status","oldValue":"pending_invoice","newValue":"sending_invoice"}]`)
+	again := item(` [ {"field": "status", "oldValue": "completed", "newValue": "pending_invoice"} ] `)
+	if a == b {
+		t.Fatalf("two different changes in one second share the id %s", a)
+	}
+	if a != again {
+		t.Fatalf("the same change re-sent with other spacing got another id: %s, %s", a, again)
+	}
+	if bare := item(`null`); bare != "st:demo:work_order:7:updated:1767106195" {
+		t.Fatalf("an item without changeset: %s", bare)
 	}
 }

@@ -166,6 +166,14 @@ func (a *Applier) applyLocation(ctx context.Context, id int64, eventID string) e
 }
 
 func toRegistry(as servicetrade.Asset, eventID string) assetsys.Asset {
+	props := map[string]string{
+		"serial":       as.Properties.Serial,
+		"manufacturer": as.Properties.Manufacturer,
+		"model":        as.Properties.Model,
+	}
+	if as.LastInspected != 0 {
+		props["lastInspected"] = strconv.FormatInt(as.LastInspected, 10)
+	}
 	return assetsys.Asset{
 		ID:         as.ID,
 		EventID:    eventID,
@@ -173,12 +181,8 @@ func toRegistry(as servicetrade.Asset, eventID string) assetsys.Asset {
 		ParentID:   as.ParentID,
 		Type:       as.Type,
 		Status:     as.Status,
-		Properties: map[string]string{
-			"serial":       as.Properties.Serial,
-			"manufacturer": as.Properties.Manufacturer,
-			"model":        as.Properties.Model,
-		},
-		Updated: as.Updated,
+		Properties: props,
+		Updated:    as.Updated,
 	}
 }
 

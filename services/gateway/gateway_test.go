@@ -278,7 +278,7 @@ func TestServiceTradeRetriedDeliveriesAddNothing(t *testing.T) {
 		t.Fatalf("EVENTS holds %d messages, want 3", got)
 	}
 	m, ce := e.lastEvent("events.demo.work_order.9223372036854775807.completed")
-	if ce.EntityID != "9223372036854775807" || ce.ID != "st:demo:work_order:9223372036854775807:completed:1767106195" || ce.DeliveryID != "5b0f3c1e-8a2d-4a51-9a7e-2f0d6c1b9e44" {
+	if ce.EntityID != "9223372036854775807" || ce.ID != "st:demo:work_order:9223372036854775807:completed:1767106195:bae11ceb7284" || ce.DeliveryID != "5b0f3c1e-8a2d-4a51-9a7e-2f0d6c1b9e44" {
 		t.Errorf("envelope %+v", ce)
 	}
 	if !bytes.Contains(m.Data, []byte(`"id":9223372036854775807`)) {

@@ -17,7 +17,9 @@ import (
 
 // StackConfig configures a Stack; zero fields take the defaults in their comments.
 type StackConfig struct {
-	// Account configures the simulated ServiceTrade account.
+	// Account configures the simulated ServiceTrade account. Its AssetsPerLocation
+	// defaults to 25 here: a fire-protection contractor's site has dozens of extinguishers,
+	// and an inspection visit updates every one of them at once.
 	Account servicetrade.AccountConfig
 	// ClientID and ClientSecret are the ServiceTrade OAuth2 credentials (default
 	// "fieldstream" / "dev-secret"); TokenLifetime their tokens' lifetime (default 1 h).
@@ -56,6 +58,9 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	}
 	if cfg.PaycomToken == "" {
 		cfg.PaycomToken = "dev-paycom-token"
+	}
+	if cfg.Account.AssetsPerLocation == 0 {
+		cfg.Account.AssetsPerLocation = 25
 	}
 	acct, err := servicetrade.NewAccount(cfg.Account)
 	if err != nil {

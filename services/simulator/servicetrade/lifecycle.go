@@ -2,6 +2,7 @@ package servicetrade
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 )
 
@@ -498,12 +499,27 @@ func (a *Account) finishVisit(now int64) bool {
 	p := 0.15
 	if j.Type == "inspection" {
 		p = 0.5
+		a.inspectAssets(now, tech, j.LocationID)
 	}
 	if a.chance(p) {
 		a.findDeficiency(now, tech, j)
 	}
 	a.setJobStatus(now, tech, j, JobCompleted)
 	return true
+}
+
+// inspectAssets: an inspection tags every asset at the location as inspected — the burst of
+// asset updates a fire-protection contractor's inspection visit really produces.
+func (a *Account) inspectAssets(now, tech, locationID int64) {
+	for _, id := range slices.Clone(a.assetsAt[locationID].ids) {
+		as := a.assets[id]
+		if as == nil {
+			continue
+		}
+		old := as.LastInspected
+		as.LastInspected, as.Updated = now, now
+		a.emit(now, tech, ActionUpdated, TypeAsset, id, FieldChange{"lastInspected", old, now})
+	}
 }
 
 func (a *Account) findDeficiency(now, tech int64, j *Job) {

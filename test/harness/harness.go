@@ -1,0 +1,215 @@
+// Package harness assembles the whole fieldstream pipeline in one process on a given
+// JetStream — the gateway, the simulated outside world and the three consumer services —
+// for the end-to-end tests and the end-to-end benchmark.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/consumer"
+	"github.com/fieldstream/fieldstream/pkg/consumerd"
+	"github.com/fieldstream/fieldstream/pkg/servicetrade"
+	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/assets"
+	"github.com/fieldstream/fieldstream/services/assets/assetsys"
+	"github.com/fieldstream/fieldstream/services/gateway"
+	"github.com/fieldstream/fieldstream/services/payroll"
+	"github.com/fieldstream/fieldstream/services/payroll/paycom"
+	"github.com/fieldstream/fieldstream/services/simulator"
+	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
+	"github.com/fieldstream/fieldstream/services/workorders"
+	"github.com/fieldstream/fieldstream/services/workorders/wosystem"
+)
+
+// Tenant is the tenant the harness's gateway serves; its ServiceTrade hook token is "tok".
+const Tenant = "acme"
+
+// Consumers are the names of the consumer services, in start order.
+var Consumers = []string{assets.Name, workorders.Name, payroll.Name}
+
+// Env is a running pipeline. Close stops everything it started.
+type Env struct {
+	JS           jetstream.JetStream
+	Stack        *simulator.Stack
+	URLs         map[string]string // simulator base URLs by name
+	Hook         string            // the tenant's ServiceTrade hook URL
+	Sender       *stsim.Sender
+	Employees    *payroll.KVEmployees
+	ServiceTrade servicetrade.Config
+	closers      []func()
+}
+
+// New starts the gateway and the simulators on loopback and maps every simulated technician
+// to a payroll employee code. Consumers start with StartConsumers.
+func New(ctx context.Context, js jetstream.JetStream, sc simulator.StackConfig) (*Env, error) {
+	e := &Env{JS: js, URLs: map[string]string{}}
+	if err := e.start(ctx, sc); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Env) start(ctx context.Context, sc simulator.StackConfig) error {
+	if err := gateway.ApplyStreams(ctx, e.JS, gateway.StreamOptions{}); err != nil {
+		return err
+	}
+	kv, err := tenant.OpenBucket(ctx, e.JS)
+	if err != nil {
+		return err
+	}
+	if err := tenant.Put(ctx, kv, Tenant, tenant.Config{ServiceTradeToken: "tok", RatePerSecond: 1e6, Burst: 1e6}); err != nil {
+		return err
+	}
+	dir, err := tenant.Watch(ctx, kv, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	e.closers = append(e.closers, func() { _ = dir.Stop() })
+	gw, err := gateway.New(gateway.Config{JetStream: e.JS, Tenants: dir})
+	if err != nil {
+		return err
+	}
+	e.Hook = e.serve(gw) + "/hooks/" + Tenant + "/servicetrade/tok"
+	if e.Stack, err = simulator.NewStack(sc); err != nil {
+		return err
+	}
+	for name, h := range e.Stack.Handlers() {
+		e.URLs[name] = e.serve(h)
+	}
+	if e.Employees, err = payroll.OpenEmployees(ctx, e.JS); err != nil {
+		return err
+	}
+	for user, code := range e.Stack.EECodes {
+		if err := e.Employees.Put(ctx, user, code); err != nil {
+			return err
+		}
+	}
+	e.ServiceTrade = servicetrade.Config{BaseURL: e.URLs["servicetrade"] + "/api", ClientID: e.Stack.Config.ClientID, ClientSecret: e.Stack.Config.ClientSecret}
+	e.Sender, err = stsim.NewSender(stsim.SenderConfig{URL: e.Hook, RetryDelay: time.Millisecond, Attempts: 10,
+		DuplicateRate: stsim.Never, ReorderRate: stsim.Never}, e.Stack.Account)
+	return err
+}
+
+func (e *Env) serve(h http.Handler) string {
+	s := httptest.NewServer(h)
+	e.closers = append(e.closers, s.Close)
+	return s.URL
+}
+
+// Service returns the consumer service named name wired to the simulators.
+func (e *Env) Service(name string) (consumerd.Service, error) {
+	switch name {
+	case assets.Name:
+		return assets.Service(assetsys.Config{BaseURL: e.URLs["assets"]}), nil
+	case workorders.Name:
+		return workorders.Service(wosystem.Config{BaseURL: e.URLs["workorders"]}), nil
+	case payroll.Name:
+		return payroll.Service(paycom.Config{BaseURL: e.URLs["paycom"], SID: e.Stack.Config.PaycomSID, Token: e.Stack.Config.PaycomToken}, "UTC"), nil
+	}
+	return consumerd.Service{}, fmt.Errorf("no consumer service %q", name)
+}
+
+// StartConsumer runs consumer service name until Close; wrap, if set, wraps its handler
+// (the benchmark times applications with it).
+func (e *Env) StartConsumer(ctx context.Context, name string, cc consumer.Config, opts consumer.PipelineOptions, wrap consumer.Middleware) error {
+	s, err := e.Service(name)
+	if err != nil {
+		return err
+	}
+	if wrap != nil {
+		build := s.Build
+		s.Build = func(ctx context.Context, d consumerd.Deps) (consumer.BatchHandler, error) {
+			h, err := build(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			return wrap(h), nil
+		}
+	}
+	p, err := consumerd.Pipeline(ctx, e.JS, s, cc, e.ServiceTrade, opts, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(rctx) }()
+	e.closers = append(e.closers, func() { cancel(); <-done })
+	return nil
+}
+
+// Send makes n deliveries of up to per account changes each and delivers them through the
+// gateway, in order.
+func (e *Env) Send(ctx context.Context, n, per int) error {
+	for range n {
+		d := stsim.NewDelivery(e.Stack.Account.NextChanges(per, time.Now()), time.Now())
+		if r := e.Sender.Deliver(ctx, d); !r.Delivered {
+			return fmt.Errorf("delivery not delivered: %v", r.Err)
+		}
+	}
+	return nil
+}
+
+// Pending returns what consumer name has not settled: messages not yet delivered plus
+// messages delivered and not acknowledged.
+func (e *Env) Pending(ctx context.Context, name string) (uint64, error) {
+	c, err := e.JS.Consumer(ctx, "EVENTS", name)
+	if err != nil {
+		return 0, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// Settled reports whether every named consumer has nothing pending.
+func (e *Env) Settled(ctx context.Context, names ...string) bool {
+	for _, n := range names {
+		if p, err := e.Pending(ctx, n); err != nil || p != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// DeadLetters returns every message in DLQ.
+func (e *Env) DeadLetters(ctx context.Context) ([]*jetstream.RawStreamMsg, error) {
+	s, err := e.JS.Stream(ctx, "DLQ")
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Close stops everything New and StartConsumer started, consumers first.
+func (e *Env) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
+}
