@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,13 +66,11 @@ func (l *Ledger) Applied(ctx context.Context, eventID string) (bool, error) {
 	}
 }
 
-// MarkApplied records that the event was applied and forgets its failures.
+// MarkApplied records that the event was applied. (A first-failure record it may have
+// left expires with the ledger's TTL; it is never read again once the event is applied.)
 func (l *Ledger) MarkApplied(ctx context.Context, eventID string) error {
-	if _, err := l.kv.Put(ctx, eventKey("applied.", eventID), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
-		return err
-	}
-	_ = l.kv.Purge(ctx, eventKey("failed.", eventID)) // best effort: it expires anyway
-	return nil
+	_, err := l.kv.Put(ctx, eventKey("applied.", eventID), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	return err
 }
 
 // FirstFailure records now as the event's first failure unless one is recorded, and returns
@@ -156,42 +155,51 @@ type Skipped struct {
 // (redelivered, replayed or re-published) and an event older than one already applied to
 // the same entity (an older update never overwrites a newer one) are acknowledged without
 // being applied. Events the handler applies are recorded. A ledger that cannot be read is a
-// transient error: the event waits rather than risks applying twice.
+// transient error: the event waits rather than risks applying twice. The ledger is read and
+// written for the messages of a batch concurrently: its round trips, not the sinks, bound a
+// consumer's rate.
 func Idempotent(l *Ledger, counts Skipped) Middleware {
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := make([]error, len(batch))
-			var todo []int
-			for i, m := range batch {
+			apply := make([]bool, len(batch))
+			forEach(len(batch), func(i int) {
+				m := batch[i]
 				applied, err := l.Applied(ctx, m.Event.ID)
 				if err != nil {
 					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
-					continue
+					return
 				}
 				if applied {
 					if counts.Duplicate != nil {
 						counts.Duplicate()
 					}
-					continue
+					return
 				}
 				stale, err := l.claim(ctx, m)
-				if err != nil {
+				switch {
+				case err != nil:
 					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
-					continue
-				}
-				if stale {
+				case stale:
 					if counts.Stale != nil {
 						counts.Stale()
 					}
-					continue
+				default:
+					apply[i] = true
 				}
-				todo = append(todo, i)
+			})
+			var todo []int
+			for i, ok := range apply {
+				if ok {
+					todo = append(todo, i)
+				}
 			}
 			if len(todo) == 0 {
 				return errs
 			}
 			res := next(ctx, subset(batch, todo))
-			for k, i := range todo {
+			forEach(len(todo), func(k int) {
+				i := todo[k]
 				errs[i] = res[k]
 				if res[k] == nil {
 					if err := l.MarkApplied(ctx, batch[i].Event.ID); err != nil {
@@ -200,8 +208,23 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 						errs[i] = failure.Transient(fmt.Errorf("ledger: record applied: %w", err), 0)
 					}
 				}
-			}
+			})
 			return errs
 		}
 	}
+}
+
+// forEach runs f(0..n-1) on up to 32 goroutines and waits for them.
+func forEach(n int, f func(i int)) {
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }

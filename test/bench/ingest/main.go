@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,6 +35,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/webhook"
 	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/streams"
+	"github.com/fieldstream/fieldstream/test/harness"
 )
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	natsURL, stopNATS, err := startNATS(ctx, c.natsServerBin, dir, stderr)
+	natsURL, stopNATS, err := harness.StartNATSProcess(ctx, c.natsServerBin, dir)
 	if err != nil {
 		return err
 	}
@@ -172,51 +172,13 @@ func rawPublish(ctx context.Context, js jetstream.JetStream, n, size int, run st
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-// startNATS runs nats-server as its own process with JetStream on a free loopback port, so
-// that neither the load generator's nor the gateway's garbage collector pauses it.
-func startNATS(ctx context.Context, bin, dir string, stderr io.Writer) (string, func(), error) {
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.CommandContext(ctx, bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
-	}
-	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		nc, err := nats.Connect(url)
-		if err == nil {
-			nc.Close()
-			return url, stop, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("nats-server not reachable within 15 s: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 type gatewayProc struct {
 	cmd *exec.Cmd
 	url string
 }
 
 func startGateway(ctx context.Context, bin, natsURL string, stderr io.Writer) (*gatewayProc, error) {
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
