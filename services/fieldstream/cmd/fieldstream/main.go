@@ -179,6 +179,9 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	if err := mapEmployees(ctx, js, stack); err != nil {
+		return err
+	}
 	if o.consumers {
 		if err := addConsumers(ctx, &g, js, stack, simURLs, o.consumer, gw.Registry(), log); err != nil {
 			return err

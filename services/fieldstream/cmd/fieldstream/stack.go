@@ -56,10 +56,9 @@ func serveStack(g *run.Group, stack *simulator.Stack, a simAddrs, log zerolog.Lo
 	return urls, nil
 }
 
-// addConsumers runs the three consumer services against the simulators as actors of g,
-// after mapping every simulated technician to a payroll employee code.
-func addConsumers(ctx context.Context, g *run.Group, js jetstream.JetStream, stack *simulator.Stack, urls map[string]string,
-	cc consumer.Config, reg prometheus.Registerer, log zerolog.Logger) error {
+// mapEmployees maps every simulated technician to its payroll employee code, as an
+// operator would for real ones.
+func mapEmployees(ctx context.Context, js jetstream.JetStream, stack *simulator.Stack) error {
 	emps, err := payroll.OpenEmployees(ctx, js)
 	if err != nil {
 		return err
@@ -69,6 +68,12 @@ func addConsumers(ctx context.Context, g *run.Group, js jetstream.JetStream, sta
 			return err
 		}
 	}
+	return nil
+}
+
+// addConsumers runs the three consumer services against the simulators as actors of g.
+func addConsumers(ctx context.Context, g *run.Group, js jetstream.JetStream, stack *simulator.Stack, urls map[string]string,
+	cc consumer.Config, reg prometheus.Registerer, log zerolog.Logger) error {
 	m, err := consumer.NewMetrics(reg)
 	if err != nil {
 		return err

@@ -64,7 +64,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	var (
 		natsURL = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), for the employee mapping and the shared token")
 		since   = fs.Duration("since", 24*time.Hour, "start of the window, this long ago")
-		until   = fs.Duration("until", 0, "end of the window, this long ago")
+		until   = fs.Duration("until", 2*time.Minute, "end of the window, this long ago (changes still in flight are left out)")
 		asJSON  = fs.Bool("json", false, "print the report as JSON")
 		st      servicetrade.Config
 		pc      paycom.Config
