@@ -118,7 +118,7 @@ func (e *pipelineEnv) checkConverged(onlyAssets ...bool) {
 			e.t.Errorf("work order %d: system %+v (found %v), ServiceTrade %+v", id, got, found, want)
 		}
 	}
-	for name, v := range map[string][]string{"assets": e.Stack.Registry.Violations(), "workorders": e.Stack.WorkOrders.Violations(), "paycom": e.Stack.Payroll.Violations()} {
+	for name, v := range map[string][]string{"assets": e.Stack.Registry.Violations(), "workorders": e.Stack.WorkOrders.Violations()} {
 		if len(v) > 0 {
 			e.t.Errorf("%s: an older change overwrote a newer one: %v", name, v)
 		}

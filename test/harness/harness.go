@@ -147,11 +147,18 @@ func (e *Env) StartConsumer(ctx context.Context, name string, cc consumer.Config
 }
 
 // Send makes n deliveries of up to per account changes each and delivers them through the
-// gateway, in order.
+// gateway, in order, then one more with the changes the account made but had not reported,
+// so that ServiceTrade's API and its webhooks agree when Send returns.
 func (e *Env) Send(ctx context.Context, n, per int) error {
-	for range n {
-		d := stsim.NewDelivery(e.Stack.Account.NextChanges(per, time.Now()), time.Now())
-		if r := e.Sender.Deliver(ctx, d); !r.Delivered {
+	for i := range n + 1 {
+		changes := e.Stack.Account.PendingChanges()
+		if i < n {
+			changes = e.Stack.Account.NextChanges(per, time.Now())
+		}
+		if len(changes) == 0 {
+			continue
+		}
+		if r := e.Sender.Deliver(ctx, stsim.NewDelivery(changes, time.Now())); !r.Delivered {
 			return fmt.Errorf("delivery not delivered: %v", r.Err)
 		}
 	}

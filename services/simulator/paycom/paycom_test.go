@@ -110,7 +110,7 @@ func TestPunchImport(t *testing.T) {
 	}
 }
 
-func TestDuplicatesAndViolations(t *testing.T) {
+func TestDuplicatesAndLatePunches(t *testing.T) {
 	p, url := start(t)
 	imp := func(body string) envelope {
 		t.Helper()
@@ -126,13 +126,13 @@ func TestDuplicatesAndViolations(t *testing.T) {
 	if p.Duplicates() != 2 || len(p.Applied()) != 1 {
 		t.Errorf("duplicates %d, applied %d: want 2 and 1", p.Duplicates(), len(p.Applied()))
 	}
-	if len(p.Violations()) != 0 {
-		t.Fatalf("violations %q", p.Violations())
+	if len(p.LatePunches()) != 0 {
+		t.Fatalf("late punches %q", p.LatePunches())
 	}
 	imp(batch(punch("A001", "1591016400", "ID"))) // earlier than the latest punch: accepted, a violation
 	imp(batch(punch("A002", "1591016400", "ID"))) // another employee: in order
-	if got := len(p.Violations()); got != 1 {
-		t.Errorf("violations %q, want 1", p.Violations())
+	if got := len(p.LatePunches()); got != 1 {
+		t.Errorf("late punches %q, want 1", p.LatePunches())
 	}
 	if p.Calls() != 4 || p.Items() != 5 {
 		t.Errorf("calls %d, items %d: want 4 and 5", p.Calls(), p.Items())

@@ -215,6 +215,18 @@ func (a *Account) populate(cfg AccountConfig) {
 // they happened, as webhook items stamped now. Related changes (a job scheduled and its
 // appointment created) happen together and may be split across calls. It returns nil for
 // n <= 0.
+// PendingChanges returns, and forgets, the changes the account already made but has not
+// reported yet: a step can make several changes at once, and NextChanges reports only as
+// many as asked. A sender that stops calls it last so that nothing the API already shows
+// goes unannounced.
+func (a *Account) PendingChanges() []Change {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := slices.Clone(a.pending)
+	a.pending = a.pending[:0]
+	return out
+}
+
 func (a *Account) NextChanges(n int, now time.Time) []Change {
 	if n <= 0 {
 		return nil
