@@ -84,10 +84,10 @@ type Record struct {
 	// Calls is the number of punch imports that reached the payroll authenticated (faulted
 	// requests never do); Items the number of punches they carried; Rejected the number
 	// of imports refused whole.
-	Calls      int      `json:"calls"`
-	Items      int      `json:"items"`
-	Duplicates int      `json:"duplicates"`
-	Rejected   int      `json:"rejected"`
+	Calls       int      `json:"calls"`
+	Items       int      `json:"items"`
+	Duplicates  int      `json:"duplicates"`
+	Rejected    int      `json:"rejected"`
 	LatePunches []string `json:"late_punches"`
 }
 
