@@ -108,8 +108,8 @@ func TestSplittingFindsTheBadPunch(t *testing.T) {
 	if n := len(sim.Applied()); n != 4 {
 		t.Errorf("%d punches imported, want 4", n)
 	}
-	if v := sim.Violations(); len(v) > 0 {
-		t.Errorf("violations %q", v)
+	if v := sim.LatePunches(); len(v) > 0 {
+		t.Errorf("late punches %q", v)
 	}
 }
 
