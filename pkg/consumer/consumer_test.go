@@ -385,3 +385,26 @@ func TestMaxDeliveriesAdvisoryDeadLetters(t *testing.T) {
 		t.Fatalf("dead letter %s %v", d.Subject, d.Header)
 	}
 }
+
+func TestPolledEventsApplyOnlyWhenNewer(t *testing.T) {
+	h := newHarness(t)
+	s := newSink(nil)
+	h.run("c", s, consumer.Config{})
+	poll := func(eventID string, at time.Time) {
+		ce := event.New("servicetrade-poll", "t", "asset", "5", "updated", eventID, at, time.Now(), []byte(`{}`))
+		msg := &nats.Msg{Subject: "events.t.asset.5.updated", Data: ce.AppendJSON(nil),
+			Header: nats.Header{jetstream.MsgIDHeader: []string{eventID}, consumer.HeaderOrigin: []string{consumer.OriginPoll}}}
+		if _, err := h.js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.publish("webhook", 5, "updated", t0, "")
+	natstest.Eventually(t, 5*time.Second, "webhook applied", func() bool { return s.count("webhook") == 1 })
+	poll("poll-same", t0)                  // the poller restating the change the webhook carried
+	poll("poll-newer", t0.Add(time.Minute)) // a change whose webhook was lost
+	natstest.Eventually(t, 5*time.Second, "newer poll applied", func() bool { return s.count("poll-newer") == 1 })
+	natstest.Eventually(t, 5*time.Second, "settled", h.settled("c"))
+	if s.count("poll-same") != 0 {
+		t.Fatal("a polled event restating an applied webhook was applied again")
+	}
+}

@@ -106,6 +106,13 @@ func (v version) olderThan(o version) bool {
 	return v.Time < o.Time || (v.Time == o.Time && v.Seq < o.Seq)
 }
 
+// HeaderOrigin marks where an event came from when it was not a webhook; OriginPoll is an
+// event a poller found by reading the source's current state.
+const (
+	HeaderOrigin = "Fs-Origin"
+	OriginPoll   = "poll"
+)
+
 // claim makes m the newest version of its entity unless a newer event of that entity was
 // already claimed, in which case it returns stale = true. Claiming before applying keeps
 // replicas that race on one entity from applying an older change after a newer one. An
@@ -133,6 +140,11 @@ func (l *Ledger) claim(ctx context.Context, m *Message) (stale bool, err error) 
 				return false, nil
 			}
 			if mine.olderThan(cur) {
+				return true, nil
+			}
+			// A polled event restates a change; it applies only if it is strictly newer
+			// than what was applied, so a poll never repeats a delivered webhook.
+			if m.Msg.Headers().Get(HeaderOrigin) == OriginPoll && mine.Time <= cur.Time {
 				return true, nil
 			}
 		}
