@@ -400,7 +400,7 @@ func TestPolledEventsApplyOnlyWhenNewer(t *testing.T) {
 	}
 	h.publish("webhook", 5, "updated", t0, "")
 	natstest.Eventually(t, 5*time.Second, "webhook applied", func() bool { return s.count("webhook") == 1 })
-	poll("poll-same", t0)                  // the poller restating the change the webhook carried
+	poll("poll-same", t0)                   // the poller restating the change the webhook carried
 	poll("poll-newer", t0.Add(time.Minute)) // a change whose webhook was lost
 	natstest.Eventually(t, 5*time.Second, "newer poll applied", func() bool { return s.count("poll-newer") == 1 })
 	natstest.Eventually(t, 5*time.Second, "settled", h.settled("c"))
