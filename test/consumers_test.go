@@ -33,6 +33,11 @@ type pipelineEnv struct {
 func newPipelineEnv(t *testing.T, sc simulator.StackConfig) *pipelineEnv {
 	t.Helper()
 	_, js := natstest.Connect(t, natstest.RunServer(t))
+	return newPipelineEnvOn(t, js, sc)
+}
+
+func newPipelineEnvOn(t *testing.T, js jetstream.JetStream, sc simulator.StackConfig) *pipelineEnv {
+	t.Helper()
 	env, err := harness.New(context.Background(), js, sc)
 	if err != nil {
 		t.Fatal(err)

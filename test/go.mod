@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/fieldstream/fieldstream/pkg v0.0.0
 	github.com/fieldstream/fieldstream/services/assets v0.0.0
+	github.com/fieldstream/fieldstream/services/fsctl v0.0.0-00010101000000-000000000000
 	github.com/fieldstream/fieldstream/services/gateway v0.0.0
 	github.com/fieldstream/fieldstream/services/payroll v0.0.0
 	github.com/fieldstream/fieldstream/services/simulator v0.0.0
@@ -16,14 +17,14 @@ require (
 )
 
 require (
-	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/antithesishq/antithesis-sdk-go v0.8.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
-	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
@@ -44,6 +45,7 @@ require (
 replace (
 	github.com/fieldstream/fieldstream/pkg => ../pkg
 	github.com/fieldstream/fieldstream/services/assets => ../services/assets
+	github.com/fieldstream/fieldstream/services/fsctl => ../services/fsctl
 	github.com/fieldstream/fieldstream/services/gateway => ../services/gateway
 	github.com/fieldstream/fieldstream/services/payroll => ../services/payroll
 	github.com/fieldstream/fieldstream/services/simulator => ../services/simulator

@@ -19,6 +19,11 @@ import (
 type Config struct {
 	// Stream to consume (default EVENTS).
 	Stream string
+	// ReplayStream holds re-deliveries for this consumer only, on
+	// replay.<Name>.<original subject> (default REPLAY); DeadLetterStream holds dead
+	// letters (default DLQ). NewPipeline reads both.
+	ReplayStream     string
+	DeadLetterStream string
 	// Name of the durable consumer, shared by every replica of the service.
 	Name        string
 	Description string
@@ -51,6 +56,12 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Stream == "" {
 		c.Stream = "EVENTS"
+	}
+	if c.ReplayStream == "" {
+		c.ReplayStream = "REPLAY"
+	}
+	if c.DeadLetterStream == "" {
+		c.DeadLetterStream = "DLQ"
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
@@ -105,6 +116,7 @@ func validName(s string) bool {
 // Consumer runs a BatchHandler over a durable JetStream consumer.
 type Consumer struct {
 	cfg     Config
+	js      jetstream.JetStream
 	cons    jetstream.Consumer
 	handler BatchHandler
 }
@@ -130,7 +142,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler BatchH
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Name, cfg.Stream, err)
 	}
-	return &Consumer{cfg: cfg, cons: cons, handler: handler}, nil
+	return &Consumer{cfg: cfg, js: js, cons: cons, handler: handler}, nil
 }
 
 // Run consumes until ctx ends, then drains: it stops pulling, hands back (Nak) what it had
@@ -242,9 +254,12 @@ func (c *Consumer) settle(ctx context.Context, m *Message, err error) {
 		if aerr := m.Msg.DoubleAck(actx); aerr != nil {
 			// Applied and recorded in the ledger: a redelivery will be skipped.
 			log.Warn().Err(aerr).Str("consumer", c.cfg.Name).Uint64("seq", m.Meta.Sequence.Stream).Msg("ack not confirmed")
+			return
 		}
+		c.redriveDone(m)
 	case errors.Is(err, ErrDeadLettered):
 		_ = m.Msg.TermWithReason(truncate(err.Error(), 200))
+		c.redriveDone(m)
 	case ctx.Err() != nil:
 		_ = m.Msg.Nak() // shutting down: not a failure, give it back at once
 	default:
@@ -255,6 +270,23 @@ func (c *Consumer) settle(ctx context.Context, m *Message, err error) {
 		log.Info().Err(err).Str("consumer", c.cfg.Name).Uint64("seq", m.Meta.Sequence.Stream).
 			Uint64("delivery", m.Meta.NumDelivered).Dur("redeliver_in", delay).Msg("apply failed; will retry")
 		_ = m.Msg.NakWithDelay(delay)
+	}
+}
+
+// redriveDone removes the dead letter a redriven message came from, once the consumer has
+// settled the message: applied, or dead-lettered anew under a fresh entry.
+func (c *Consumer) redriveDone(m *Message) {
+	if m.Replay == nil || m.Replay.RedriveOf == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.js.Stream(ctx, c.cfg.DeadLetterStream)
+	if err == nil {
+		err = s.DeleteMsg(ctx, m.Replay.RedriveOf)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		c.cfg.Logger.Warn().Err(err).Uint64("dlq_seq", m.Replay.RedriveOf).Msg("redriven dead letter not removed")
 	}
 }
 

@@ -31,6 +31,7 @@ func newHarness(t *testing.T) *harness {
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.FileStorage, Duplicates: time.Minute},
 		{Name: "DLQ", Subjects: []string{"dlq.>"}, Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute},
+		{Name: "REPLAY", Subjects: []string{"replay.>"}, Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute},
 	} {
 		if _, err := js.CreateStream(ctx, cfg); err != nil {
 			t.Fatal(err)

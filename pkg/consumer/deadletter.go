@@ -74,12 +74,26 @@ type Original struct {
 	Sequence uint64 // stream sequence
 	Attempts uint64 // deliveries so far
 	EventID  string
+
+	dedupSuffix string // set for re-deliveries, which dead-letter anew
 }
 
 func originalOf(m *Message) Original {
-	o := Original{Subject: m.Msg.Subject(), Header: m.Msg.Headers(), Data: m.Msg.Data(), EventID: m.Event.ID}
+	o := Original{Subject: m.Subject(), Header: m.Msg.Headers(), Data: m.Msg.Data(), EventID: m.Event.ID, Sequence: m.EventsSequence()}
 	if m.Meta != nil {
-		o.Stream, o.Sequence, o.Attempts = m.Meta.Stream, m.Meta.Sequence.Stream, m.Meta.NumDelivered
+		o.Stream, o.Attempts = m.Meta.Stream, m.Meta.NumDelivered
+	}
+	if m.Replay != nil {
+		o.Stream = "EVENTS"
+		o.Header = nats.Header{}
+		for k, v := range m.Msg.Headers() {
+			if !strings.HasPrefix(k, "Fs-Replay-") && k != HeaderRedriveOf {
+				o.Header[k] = v
+			}
+		}
+		// A new dead letter for a re-delivery: the dead letter it replaces (if any) is
+		// deleted once this one is stored.
+		o.dedupSuffix = ":r" + strconv.FormatUint(m.Meta.Sequence.Stream, 10)
 	}
 	return o
 }
@@ -108,7 +122,7 @@ func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cau
 	h.Set(HeaderDLQAttempts, strconv.FormatUint(o.Attempts, 10))
 	h.Set(HeaderDLQFirstFailure, first.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderDLQLastFailure, now.Format(time.RFC3339Nano))
-	h.Set(jetstream.MsgIDHeader, "dlq:"+d.consumer+":"+o.Stream+":"+strconv.FormatUint(o.Sequence, 10))
+	h.Set(jetstream.MsgIDHeader, "dlq:"+d.consumer+":"+o.Stream+":"+strconv.FormatUint(o.Sequence, 10)+o.dedupSuffix)
 	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: d.Subject(o.Subject), Header: h, Data: o.Data}); err != nil {
 		return fmt.Errorf("publish dead letter: %w", err)
 	}

@@ -29,6 +29,7 @@ func Example() {
 	ctx := context.Background()
 	js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}})
 	js.CreateStream(ctx, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dlq.>"}})
+	js.CreateStream(ctx, jetstream.StreamConfig{Name: "REPLAY", Subjects: []string{"replay.>"}})
 
 	done := make(chan struct{})
 	apply := func(ctx context.Context, m *consumer.Message) error {

@@ -120,7 +120,7 @@ const (
 func (l *Ledger) claim(ctx context.Context, m *Message) (stale bool, err error) {
 	ev := m.Event
 	key := "version." + ev.Tenant + "." + ev.Entity + "." + ev.EntityID
-	mine := version{Time: ev.Time.UnixNano(), Seq: m.Meta.Sequence.Stream, ID: ev.ID}
+	mine := version{Time: ev.Time.UnixNano(), Seq: m.EventsSequence(), ID: ev.ID}
 	val, _ := json.Marshal(mine)
 	for range 10 {
 		e, err := l.kv.Get(ctx, key)
@@ -177,6 +177,10 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 			apply := make([]bool, len(batch))
 			forEach(len(batch), func(i int) {
 				m := batch[i]
+				if m.Replay != nil && m.Replay.Force {
+					apply[i] = true // an operator's forced replay: apply whatever the ledger says
+					return
+				}
 				applied, err := l.Applied(ctx, m.Event.ID)
 				if err != nil {
 					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)

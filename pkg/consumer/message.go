@@ -26,6 +26,9 @@ type Message struct {
 	Msg   jetstream.Msg
 	Meta  *jetstream.MsgMetadata
 	Event event.CloudEvent
+	// Replay is set when the message re-delivers an event (a replay or a redrive) from
+	// the REPLAY stream; Subject and EventsSequence then name the original.
+	Replay *Replay
 }
 
 // BatchHandler applies a batch of events and returns one error per message, in order
@@ -63,7 +66,7 @@ func PerMessage(h Handler) BatchHandler {
 // permanent error (it can never be applied), still carried with its raw message so it can be
 // dead-lettered.
 func decode(msg jetstream.Msg) (*Message, error) {
-	m := &Message{Msg: msg}
+	m := &Message{Msg: msg, Replay: replayOf(msg.Subject(), msg.Headers().Get)}
 	meta, err := msg.Metadata()
 	if err != nil {
 		return m, failure.Permanent(err)

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,9 @@ type PipelineOptions struct {
 // dead-letters messages that reach MaxDeliver without a verdict (see WatchMaxDeliveries).
 type Pipeline struct {
 	*Consumer
+	// Replays consumes this consumer's re-deliveries from the REPLAY stream through the
+	// same handler.
+	Replays     *Consumer
 	Ledger      *Ledger
 	DeadLetters *DeadLetters
 	advisories  *nats.Subscription
@@ -50,7 +54,16 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		skipped = opts.Metrics.Skipped(cfg.Name)
 	}
 	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger, skipped), Retry(opts.Retry))
-	c, err := New(ctx, js, cfg, Chain(handler, mws...))
+	h := Chain(handler, mws...)
+	c, err := New(ctx, js, cfg, h)
+	if err != nil {
+		return nil, err
+	}
+	rcfg := cfg
+	rcfg.Stream, rcfg.DeliverPolicy = cfg.ReplayStream, jetstream.DeliverAllPolicy
+	rcfg.FilterSubjects = []string{ReplaySubject(cfg.Name, ">")}
+	rcfg.Description = "re-deliveries (replays, redriven dead letters) for " + cfg.Name
+	replays, err := New(ctx, js, rcfg, h)
 	if err != nil {
 		return nil, err
 	}
@@ -58,11 +71,15 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 	if err != nil {
 		return nil, fmt.Errorf("watch max deliveries: %w", err)
 	}
-	return &Pipeline{Consumer: c, Ledger: ledger, DeadLetters: dl, advisories: sub}, nil
+	return &Pipeline{Consumer: c, Replays: replays, Ledger: ledger, DeadLetters: dl, advisories: sub}, nil
 }
 
-// Run consumes until ctx ends (see Consumer.Run), then stops watching advisories.
+// Run consumes EVENTS and this consumer's re-deliveries until ctx ends (see Consumer.Run),
+// then stops watching advisories.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.advisories.Unsubscribe()
-	return p.Consumer.Run(ctx)
+	errs := make(chan error, 1)
+	go func() { errs <- p.Replays.Run(ctx) }()
+	err := p.Consumer.Run(ctx)
+	return errors.Join(err, <-errs)
 }

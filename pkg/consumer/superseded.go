@@ -16,6 +16,7 @@ import (
 // since then is not a failure — the deletion event will be applied in its turn. A 404 for an
 // entity with no deletion on record stays a permanent error.
 func SkipDeleted(js jetstream.JetStream, stream string) Middleware {
+	// stream is the EVENTS stream, also for messages replayed from REPLAY.
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := next(ctx, batch)
@@ -36,7 +37,7 @@ func SkipDeleted(js jetstream.JetStream, stream string) Middleware {
 					continue
 				}
 				last, serr := s.GetLastMsgForSubject(ctx, subj)
-				if serr == nil && last.Sequence > m.Meta.Sequence.Stream {
+				if serr == nil && last.Sequence > m.EventsSequence() {
 					errs[i] = nil
 				}
 			}

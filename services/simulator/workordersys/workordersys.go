@@ -153,6 +153,28 @@ func New(cfg Config) (*System, error) {
 	return s, nil
 }
 
+// LoseData forgets every work order stored at or after since (by their updated time) and
+// the event ids that wrote them, as a restore from an older backup would: the writes were
+// acknowledged, then lost. Operators recover from it with a replay. It returns how many
+// work orders were lost.
+func (s *System) LoseData(since int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lost := 0
+	for id, wo := range s.orders {
+		if wo.Updated >= since {
+			delete(s.orders, id)
+			lost++
+		}
+	}
+	for k := range s.seen {
+		if _, ok := s.orders[k.id]; !ok {
+			delete(s.seen, k)
+		}
+	}
+	return lost
+}
+
 // ServeHTTP serves the system's API, with the injected faults.
 func (s *System) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

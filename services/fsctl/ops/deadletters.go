@@ -1,0 +1,252 @@
+package ops
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldstream/fieldstream/pkg/consumer"
+)
+
+// DeadLetter is one message of the DLQ stream, read from its provenance headers.
+type DeadLetter struct {
+	Sequence     uint64      `json:"seq"` // in DLQ
+	Subject      string      `json:"subject"`
+	Original     string      `json:"original_subject"`
+	OriginalSeq  uint64      `json:"original_seq"`
+	Consumer     string      `json:"consumer"`
+	Class        string      `json:"class"`
+	Error        string      `json:"error"`
+	Attempts     int         `json:"attempts"`
+	FirstFailure time.Time   `json:"first_failure"`
+	LastFailure  time.Time   `json:"last_failure"`
+	Fingerprint  string      `json:"fingerprint"`
+	Header       nats.Header `json:"-"`
+	Data         []byte      `json:"-"`
+}
+
+// Selection picks dead letters; zero fields select everything.
+type Selection struct {
+	Consumer    string
+	Fingerprint string
+	Subject     string    // a subject filter on the original subject, wildcards allowed
+	Since       time.Time // last failure at or after
+}
+
+func (s Selection) matches(d DeadLetter) bool {
+	return (s.Consumer == "" || d.Consumer == s.Consumer) &&
+		(s.Fingerprint == "" || d.Fingerprint == s.Fingerprint) &&
+		(s.Subject == "" || subjectMatches(s.Subject, d.Original)) &&
+		(s.Since.IsZero() || !d.LastFailure.Before(s.Since))
+}
+
+// ListDeadLetters reads the dead letters sel selects, oldest first.
+func ListDeadLetters(ctx context.Context, js jetstream.JetStream, sel Selection) ([]DeadLetter, error) {
+	s, err := js.Stream(ctx, DeadLetterStream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", DeadLetterStream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	filter := consumer.DLQPrefix + ".>"
+	if sel.Consumer != "" {
+		filter = consumer.DLQPrefix + "." + sel.Consumer + ".>"
+	}
+	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return nil, err
+	}
+	var out []DeadLetter
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m, err := oc.Next(jetstream.FetchMaxWait(time.Second))
+		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		d := parseDeadLetter(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
+		if sel.matches(d) {
+			out = append(out, d)
+		}
+		if meta.NumPending == 0 {
+			return out, nil
+		}
+	}
+}
+
+func parseDeadLetter(seq uint64, subject string, h nats.Header, data []byte) DeadLetter {
+	d := DeadLetter{Sequence: seq, Subject: subject, Original: h.Get(consumer.HeaderDLQSubject), Consumer: h.Get(consumer.HeaderDLQConsumer),
+		Class: h.Get(consumer.HeaderDLQClass), Error: h.Get(consumer.HeaderDLQError), Header: h, Data: data}
+	d.OriginalSeq, _ = strconv.ParseUint(h.Get(consumer.HeaderDLQSequence), 10, 64)
+	d.Attempts, _ = strconv.Atoi(h.Get(consumer.HeaderDLQAttempts))
+	d.FirstFailure, _ = time.Parse(time.RFC3339Nano, h.Get(consumer.HeaderDLQFirstFailure))
+	d.LastFailure, _ = time.Parse(time.RFC3339Nano, h.Get(consumer.HeaderDLQLastFailure))
+	d.Fingerprint = Fingerprint(d.Consumer, d.Class, d.Error)
+	return d
+}
+
+// variable parts of error messages: numbers, UUIDs, hex digests, URLs' hosts and ports.
+var variable = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|https?://[^/ ]+|[0-9a-f]{12,}|\d+`)
+
+// Fingerprint names a kind of failure: the consumer, the class and the error with its
+// variable parts (ids, numbers, hosts) taken out, so "GET …/job/123: HTTP 404" and
+// "GET …/job/456: HTTP 404" are one kind.
+func Fingerprint(consumerName, class, errMsg string) string {
+	h := sha256.Sum256([]byte(consumerName + "\x00" + class + "\x00" + variable.ReplaceAllString(errMsg, "#")))
+	return hex.EncodeToString(h[:4])
+}
+
+// Group is the dead letters of one consumer and fingerprint.
+type Group struct {
+	Consumer    string    `json:"consumer"`
+	Fingerprint string    `json:"fingerprint"`
+	Class       string    `json:"class"`
+	Count       int       `json:"count"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	Sample      string    `json:"sample_error"`
+	SampleSubj  string    `json:"sample_subject"`
+}
+
+// GroupDeadLetters groups letters by consumer and fingerprint, largest group first.
+func GroupDeadLetters(letters []DeadLetter) []Group {
+	byKey := map[string]*Group{}
+	var order []string
+	for _, d := range letters {
+		k := d.Consumer + "/" + d.Fingerprint
+		g := byKey[k]
+		if g == nil {
+			g = &Group{Consumer: d.Consumer, Fingerprint: d.Fingerprint, Class: d.Class, FirstSeen: d.FirstFailure, Sample: d.Error, SampleSubj: d.Original}
+			byKey[k] = g
+			order = append(order, k)
+		}
+		g.Count++
+		if d.FirstFailure.Before(g.FirstSeen) {
+			g.FirstSeen = d.FirstFailure
+		}
+		if d.LastFailure.After(g.LastSeen) {
+			g.LastSeen = d.LastFailure
+		}
+	}
+	out := make([]Group, 0, len(order))
+	for _, k := range order {
+		out = append(out, *byKey[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	return out
+}
+
+// Redrive re-delivers the selected dead letters to the consumer that failed them, and
+// only to it, through the REPLAY stream. Each leaves DLQ once that consumer has settled it
+// (applied, or dead-lettered anew). It returns how many were sent; with dryRun nothing is
+// sent.
+func Redrive(ctx context.Context, js jetstream.JetStream, sel Selection, dryRun bool) ([]DeadLetter, error) {
+	letters, err := ListDeadLetters(ctx, js, sel)
+	if err != nil || dryRun {
+		return letters, err
+	}
+	for i, d := range letters {
+		if d.Consumer == "" || d.Original == "" {
+			return letters[:i], fmt.Errorf("dead letter %d has no consumer or original subject", d.Sequence)
+		}
+		h := nats.Header{}
+		for k, v := range d.Header {
+			if len(k) < 7 || k[:7] != "Fs-Dlq-" {
+				h[k] = v
+			}
+		}
+		h.Del("Nats-Msg-Id")
+		h.Del("Nats-Sequence")
+		h.Del("Nats-Stream")
+		h.Del("Nats-Subject")
+		h.Del("Nats-Time-Stamp")
+		h.Set(consumer.HeaderReplaySubject, d.Original)
+		h.Set(consumer.HeaderReplaySequence, strconv.FormatUint(d.OriginalSeq, 10))
+		h.Set(consumer.HeaderRedriveOf, strconv.FormatUint(d.Sequence, 10))
+		h.Set(jetstream.MsgIDHeader, "redrive:"+strconv.FormatUint(d.Sequence, 10))
+		msg := &nats.Msg{Subject: consumer.ReplaySubject(d.Consumer, d.Original), Header: h, Data: d.Data}
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			return letters[:i], fmt.Errorf("redrive dead letter %d: %w", d.Sequence, err)
+		}
+	}
+	return letters, nil
+}
+
+// Purge deletes the selected dead letters for good. With dryRun nothing is deleted.
+func Purge(ctx context.Context, js jetstream.JetStream, sel Selection, dryRun bool) ([]DeadLetter, error) {
+	letters, err := ListDeadLetters(ctx, js, sel)
+	if err != nil || dryRun {
+		return letters, err
+	}
+	s, err := js.Stream(ctx, DeadLetterStream)
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range letters {
+		if err := s.DeleteMsg(ctx, d.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return letters[:i], fmt.Errorf("purge dead letter %d: %w", d.Sequence, err)
+		}
+	}
+	return letters, nil
+}
+
+// GetDeadLetter reads the dead letter at seq.
+func GetDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (DeadLetter, error) {
+	s, err := js.Stream(ctx, DeadLetterStream)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("dead letter %d: %w", seq, err)
+	}
+	return parseDeadLetter(seq, m.Subject, m.Header, m.Data), nil
+}
+
+// subjectMatches reports whether subject matches the NATS filter (with * and >).
+func subjectMatches(filter, subject string) bool {
+	f, s := splitDots(filter), splitDots(subject)
+	for i, tok := range f {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
+
+func splitDots(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}

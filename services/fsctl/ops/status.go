@@ -1,0 +1,125 @@
+// Package ops is what fieldstream's operators do, as functions over JetStream: look at the
+// backlog, replay a window to one consumer, inspect, redrive and purge dead letters, add,
+// pause and resume consumers. fsctl is its command line; the dashboard reads Status.
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names fieldstream uses.
+const (
+	EventsStream     = "EVENTS"
+	DeadLetterStream = "DLQ"
+	ReplayStream     = "REPLAY"
+)
+
+// StreamStatus is one stream's size.
+type StreamStatus struct {
+	Name     string    `json:"name"`
+	Messages uint64    `json:"messages"`
+	Bytes    uint64    `json:"bytes"`
+	FirstSeq uint64    `json:"first_seq"`
+	LastSeq  uint64    `json:"last_seq"`
+	LastTime time.Time `json:"last_time"`
+}
+
+// ConsumerStatus is one durable consumer's backlog, as `nats consumer info` reports it.
+type ConsumerStatus struct {
+	Stream         string    `json:"stream"`
+	Name           string    `json:"name"`
+	Pending        uint64    `json:"pending"`     // not yet delivered
+	AckPending     int       `json:"ack_pending"` // delivered, not acknowledged
+	Redelivered    int       `json:"redelivered"`
+	AckFloor       uint64    `json:"ack_floor"` // stream sequence
+	LastActive     time.Time `json:"last_active,omitempty"`
+	Paused         bool      `json:"paused"`
+	PausedUntil    time.Time `json:"paused_until,omitempty"`
+	FilterSubjects []string  `json:"filter_subjects"`
+	DeadLetters    int       `json:"dead_letters"`
+}
+
+// Status is the state of fieldstream's streams, consumers and dead letters.
+type Status struct {
+	Streams     []StreamStatus   `json:"streams"`
+	Consumers   []ConsumerStatus `json:"consumers"`
+	DeadLetters []Group          `json:"dead_letter_groups"`
+}
+
+// GetStatus reads every stream fieldstream uses, every consumer on EVENTS and REPLAY, and
+// groups the dead letters.
+func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
+	var st Status
+	for _, name := range []string{EventsStream, DeadLetterStream, ReplayStream} {
+		s, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return st, fmt.Errorf("stream %s: %w", name, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return st, fmt.Errorf("stream %s: %w", name, err)
+		}
+		st.Streams = append(st.Streams, StreamStatus{Name: name, Messages: info.State.Msgs, Bytes: info.State.Bytes,
+			FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, LastTime: info.State.LastTime})
+		if name == DeadLetterStream {
+			continue
+		}
+		lister := s.ListConsumers(ctx)
+		for ci := range lister.Info() {
+			cs := ConsumerStatus{Stream: name, Name: ci.Name, Pending: ci.NumPending, AckPending: ci.NumAckPending,
+				Redelivered: ci.NumRedelivered, AckFloor: ci.AckFloor.Stream, Paused: ci.Paused,
+				FilterSubjects: filters(ci.Config)}
+			if ci.Delivered.Last != nil {
+				cs.LastActive = *ci.Delivered.Last
+			}
+			if ci.Paused {
+				cs.PausedUntil = time.Now().Add(ci.PauseRemaining)
+			}
+			st.Consumers = append(st.Consumers, cs)
+		}
+		if err := lister.Err(); err != nil {
+			return st, fmt.Errorf("consumers of %s: %w", name, err)
+		}
+	}
+	letters, err := ListDeadLetters(ctx, js, Selection{})
+	if err != nil {
+		return st, err
+	}
+	st.DeadLetters = GroupDeadLetters(letters)
+	for i := range st.Consumers {
+		if st.Consumers[i].Stream != EventsStream {
+			continue
+		}
+		for _, g := range st.DeadLetters {
+			if g.Consumer == st.Consumers[i].Name {
+				st.Consumers[i].DeadLetters += g.Count
+			}
+		}
+	}
+	sort.Slice(st.Consumers, func(i, j int) bool {
+		if st.Consumers[i].Stream != st.Consumers[j].Stream {
+			return st.Consumers[i].Stream < st.Consumers[j].Stream
+		}
+		return st.Consumers[i].Name < st.Consumers[j].Name
+	})
+	return st, nil
+}
+
+func filters(c jetstream.ConsumerConfig) []string {
+	if len(c.FilterSubjects) > 0 {
+		return c.FilterSubjects
+	}
+	if c.FilterSubject != "" {
+		return []string{c.FilterSubject}
+	}
+	return nil
+}
