@@ -2,7 +2,7 @@
 GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 NATS    := $(GOBIN)/nats
-MODULES := pkg streams services/gateway services/simulator services/assets services/workorders services/payroll services/fsctl services/fieldstream test
+MODULES := pkg streams services/gateway services/simulator services/assets services/workorders services/payroll services/poller services/fsctl services/fieldstream test
 FUZZTIME ?= 30s
 export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
@@ -14,7 +14,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build every binary into bin/ (nats-server too, from the pinned module)
-	$(GO) build -o bin/ ./services/gateway/cmd/gateway ./services/fieldstream/cmd/fieldstream ./services/assets/cmd/assets ./services/workorders/cmd/workorders ./services/payroll/cmd/payroll ./services/fsctl/cmd/fsctl
+	$(GO) build -o bin/ ./services/gateway/cmd/gateway ./services/fieldstream/cmd/fieldstream ./services/assets/cmd/assets ./services/workorders/cmd/workorders ./services/payroll/cmd/payroll ./services/fsctl/cmd/fsctl ./services/poller/cmd/poller
 	cd test && $(GO) build -o ../bin/nats-server github.com/nats-io/nats-server/v2
 
 run: build ## run the pipeline on an embedded JetStream (.data/), gateway on :8080, simulated ServiceTrade

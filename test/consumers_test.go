@@ -130,6 +130,25 @@ func (e *pipelineEnv) checkConverged(onlyAssets ...bool) {
 	}
 }
 
+// explainClockEvent logs what the account and EVENTS know of a clock event.
+func (e *pipelineEnv) explainClockEvent(id int64) {
+	ce, _ := e.Stack.Account.ClockEvent(id)
+	e.t.Logf("clock event %d in ServiceTrade: %+v", id, ce)
+	s, _ := e.JS.Stream(context.Background(), "EVENTS")
+	oc, err := s.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.*.time_entry." + strconv.FormatInt(id, 10) + ".>"}})
+	if err != nil {
+		return
+	}
+	for {
+		m, err := oc.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return
+		}
+		md, _ := m.Metadata()
+		e.t.Logf("  EVENTS seq %d %s: %s", md.Sequence.Stream, m.Subject(), m.Data())
+	}
+}
+
 func (e *pipelineEnv) reconcile() payroll.Report {
 	e.t.Helper()
 	src, err := servicetrade.New(e.ServiceTrade)
@@ -175,6 +194,9 @@ func TestConsumersConvergeUnderFaults(t *testing.T) {
 	}
 	e.checkConverged()
 	if r := e.reconcile(); len(r.Discrepancies) != 0 || r.Expected == 0 {
+		for _, d := range r.Discrepancies {
+			e.explainClockEvent(d.ClockEventID)
+		}
 		t.Fatalf("payroll reconciliation: %d expected, %d found, discrepancies %+v", r.Expected, r.Found, r.Discrepancies)
 	}
 	if e.Stack.API.Faults().Stats().Injected == 0 || e.Stack.WorkOrders.Faults().Stats().RateLimited+e.Stack.WorkOrders.Faults().Stats().Injected == 0 && e.Stack.WorkOrders.Calls() > 100 {

@@ -3,11 +3,13 @@ module github.com/fieldstream/fieldstream/test
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	github.com/fieldstream/fieldstream/pkg v0.0.0
 	github.com/fieldstream/fieldstream/services/assets v0.0.0
-	github.com/fieldstream/fieldstream/services/fsctl v0.0.0-00010101000000-000000000000
+	github.com/fieldstream/fieldstream/services/fsctl v0.0.0
 	github.com/fieldstream/fieldstream/services/gateway v0.0.0
 	github.com/fieldstream/fieldstream/services/payroll v0.0.0
+	github.com/fieldstream/fieldstream/services/poller v0.0.0
 	github.com/fieldstream/fieldstream/services/simulator v0.0.0
 	github.com/fieldstream/fieldstream/services/workorders v0.0.0
 	github.com/fieldstream/fieldstream/streams v0.0.0
@@ -21,6 +23,8 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
@@ -35,6 +39,8 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/synadia-io/orbit.go/jetstreamext v0.3.2 // indirect
+	github.com/synadia-io/orbit.go/natsext v0.1.3 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
@@ -48,6 +54,7 @@ replace (
 	github.com/fieldstream/fieldstream/services/fsctl => ../services/fsctl
 	github.com/fieldstream/fieldstream/services/gateway => ../services/gateway
 	github.com/fieldstream/fieldstream/services/payroll => ../services/payroll
+	github.com/fieldstream/fieldstream/services/poller => ../services/poller
 	github.com/fieldstream/fieldstream/services/simulator => ../services/simulator
 	github.com/fieldstream/fieldstream/services/workorders => ../services/workorders
 	github.com/fieldstream/fieldstream/streams => ../streams

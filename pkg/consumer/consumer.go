@@ -119,6 +119,7 @@ type Consumer struct {
 	js      jetstream.JetStream
 	cons    jetstream.Consumer
 	handler BatchHandler
+	lazy    bool // the handler decodes envelopes itself (NewPipeline's does)
 }
 
 // New creates the durable consumer, or updates it to cfg, and returns a Consumer that runs
@@ -213,7 +214,7 @@ func (c *Consumer) drain(cc jetstream.ConsumeContext, in chan jetstream.Msg) {
 func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 	batch := make([]*Message, 0, len(raw))
 	for _, msg := range raw {
-		m, err := decode(msg)
+		m, err := decode(msg, c.lazy)
 		if err != nil {
 			c.undecodable(m, err)
 			continue
@@ -248,6 +249,9 @@ func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 func (c *Consumer) settle(ctx context.Context, m *Message, err error) {
 	log := c.cfg.Logger
 	switch {
+	case err == nil && m.skipped:
+		_ = m.Msg.Ack()
+		c.redriveDone(m)
 	case err == nil:
 		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -277,6 +277,9 @@ func TestRepublishedAndStaleEventsAreNotApplied(t *testing.T) {
 	if s.count("v2") != 1 || s.count("v1") != 0 {
 		t.Fatalf("v2 applied %d times (want 1), stale v1 %d times (want 0)", s.count("v2"), s.count("v1"))
 	}
+	if n := len(h.dlq()); n != 0 {
+		t.Fatalf("%d dead letters: a re-publication or a stale change is skipped, not dead-lettered", n)
+	}
 }
 
 func TestOrderHoldsUnderRedelivery(t *testing.T) {

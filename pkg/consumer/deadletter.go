@@ -79,7 +79,7 @@ type Original struct {
 }
 
 func originalOf(m *Message) Original {
-	o := Original{Subject: m.Subject(), Header: m.Msg.Headers(), Data: m.Msg.Data(), EventID: m.Event.ID, Sequence: m.EventsSequence()}
+	o := Original{Subject: m.Subject(), Header: m.Msg.Headers(), Data: m.Msg.Data(), EventID: m.ID(), Sequence: m.EventsSequence()}
 	if m.Meta != nil {
 		o.Stream, o.Attempts = m.Meta.Stream, m.Meta.NumDelivered
 	}
@@ -154,7 +154,7 @@ func DeadLetter(d *DeadLetters) Middleware {
 				m := batch[i]
 				first := time.Time{}
 				if d.ledger != nil {
-					first, _ = d.ledger.FirstFailure(ctx, m.Event.ID, time.Now())
+					first, _ = d.ledger.FirstFailure(ctx, m.ID(), time.Now())
 				}
 				class := ""
 				switch {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
 )
@@ -27,7 +28,9 @@ func LedgerBucket(consumer string) string { return "fieldstream_ledger_" + consu
 // event first failed, and the newest version of each entity it applied. It is shared by every
 // replica of the consumer and survives restarts. Safe for concurrent use.
 type Ledger struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	js     jetstream.JetStream
+	bucket string
 }
 
 // OpenLedger opens (creating if needed) the ledger of consumer name; entries expire after
@@ -45,7 +48,7 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, name string, ttl ti
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", name, err)
 	}
-	return &Ledger{kv: kv}, nil
+	return &Ledger{kv: kv, js: js, bucket: LedgerBucket(name)}, nil
 }
 
 func eventKey(prefix, eventID string) string {
@@ -64,6 +67,79 @@ func (l *Ledger) Applied(ctx context.Context, eventID string) (bool, error) {
 	default:
 		return false, err
 	}
+}
+
+// AppliedMany reports which of the events were applied, asking JetStream for the ledger
+// entries of 256 events per request (a batched direct get of the last message of many
+// subjects), the requests of one call in parallel, instead of one request per event: it is
+// what makes a replay of events already applied cheap. A server without batched direct get
+// is asked one event at a time.
+func (l *Ledger) AppliedMany(ctx context.Context, eventIDs []string) (map[string]bool, error) {
+	const chunk = 256
+	n := (len(eventIDs) + chunk - 1) / chunk
+	found := make([]map[string]bool, n)
+	errs := make([]error, n)
+	forEach(n, func(c int) {
+		found[c], errs[c] = l.appliedChunk(ctx, eventIDs[c*chunk:min((c+1)*chunk, len(eventIDs))])
+	})
+	all := make(map[string]bool, len(eventIDs))
+	for c := range n {
+		if errors.Is(errs[c], jetstreamext.ErrBatchUnsupported) {
+			return l.appliedOneByOne(ctx, eventIDs)
+		}
+		if errs[c] != nil {
+			return nil, errs[c]
+		}
+		for id := range found[c] {
+			all[id] = true
+		}
+	}
+	return all, nil
+}
+
+func (l *Ledger) appliedChunk(ctx context.Context, eventIDs []string) (map[string]bool, error) {
+	found := make(map[string]bool, len(eventIDs))
+	bySubject := make(map[string]string, len(eventIDs))
+	subjects := make([]string, 0, len(eventIDs))
+	for _, id := range eventIDs {
+		subj := "$KV." + l.bucket + "." + eventKey("applied.", id)
+		if _, dup := bySubject[subj]; !dup {
+			subjects = append(subjects, subj)
+		}
+		bySubject[subj] = id
+	}
+	if len(subjects) == 0 {
+		return found, nil
+	}
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, l.js, "KV_"+l.bucket, subjects)
+	if err != nil {
+		return nil, err
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			continue
+		}
+		found[bySubject[m.Subject]] = true
+	}
+	return found, nil
+}
+
+func (l *Ledger) appliedOneByOne(ctx context.Context, eventIDs []string) (map[string]bool, error) {
+	found := make(map[string]bool, len(eventIDs))
+	for _, id := range eventIDs {
+		ok, err := l.Applied(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		found[id] = ok
+	}
+	return found, nil
 }
 
 // MarkApplied records that the event was applied. (A first-failure record it may have
@@ -175,21 +251,48 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := make([]error, len(batch))
 			apply := make([]bool, len(batch))
+			ids := make([]string, len(batch))
+			for i, m := range batch {
+				ids[i] = m.ID()
+			}
+			applied, err := l.AppliedMany(ctx, ids)
+			if err != nil {
+				for i := range errs {
+					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
+				}
+				return errs
+			}
 			forEach(len(batch), func(i int) {
 				m := batch[i]
-				if m.Replay != nil && m.Replay.Force {
-					apply[i] = true // an operator's forced replay: apply whatever the ledger says
-					return
-				}
-				applied, err := l.Applied(ctx, m.Event.ID)
-				if err != nil {
-					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
-					return
-				}
-				if applied {
+				if applied[m.ID()] && (m.Replay == nil || !m.Replay.Force) {
+					m.skipped = true
 					if counts.Duplicate != nil {
 						counts.Duplicate()
 					}
+					return
+				}
+				hint := m.ID()
+				if err := m.decodeEvent(); err != nil {
+					errs[i] = err
+					return
+				}
+				if m.Event.ID != hint && (m.Replay == nil || !m.Replay.Force) {
+					// The message id was not the event's (a re-publication): ask again.
+					done, err := l.Applied(ctx, m.Event.ID)
+					if err != nil {
+						errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
+						return
+					}
+					if done {
+						m.skipped = true
+						if counts.Duplicate != nil {
+							counts.Duplicate()
+						}
+						return
+					}
+				}
+				if m.Replay != nil && m.Replay.Force {
+					apply[i] = true // an operator's forced replay: apply whatever the ledger says
 					return
 				}
 				stale, err := l.claim(ctx, m)
@@ -197,6 +300,7 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 				case err != nil:
 					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
 				case stale:
+					m.skipped = true
 					if counts.Stale != nil {
 						counts.Stale()
 					}
@@ -218,7 +322,7 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 				i := todo[k]
 				errs[i] = res[k]
 				if res[k] == nil {
-					if err := l.MarkApplied(ctx, batch[i].Event.ID); err != nil {
+					if err := l.MarkApplied(ctx, batch[i].ID()); err != nil {
 						// Applied but not recorded: a redelivery would apply it again
 						// unless the sink is idempotent by event id, which ours are.
 						errs[i] = failure.Transient(fmt.Errorf("ledger: record applied: %w", err), 0)

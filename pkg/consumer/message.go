@@ -13,6 +13,7 @@ package consumer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,6 +30,66 @@ type Message struct {
 	// Replay is set when the message re-delivers an event (a replay or a redrive) from
 	// the REPLAY stream; Subject and EventsSequence then name the original.
 	Replay *Replay
+
+	// skipped: the ledger kept the message from the handler; it is acknowledged without
+	// waiting for the server's confirmation, since a redelivery would be skipped again.
+	skipped bool
+	// id is the event id read from the message's headers; undecoded is set while Event
+	// has not been decoded yet (see decodeLazily).
+	id        string
+	undecoded bool
+}
+
+// ID is the event's id: the CloudEvents id once the envelope is decoded; before that the
+// message's Nats-Msg-Id (or Fs-Event-Id for a re-delivery), which fieldstream's producers
+// set to the same id, so the ledger can skip a message without decoding it.
+func (m *Message) ID() string {
+	if m.id != "" {
+		return m.id
+	}
+	return m.Event.ID
+}
+
+// HeaderEventID carries the event id of a re-delivered message, whose Nats-Msg-Id is the
+// re-delivery's own.
+const HeaderEventID = "Fs-Event-Id"
+
+// decodeEvent decodes the envelope if it was left for later.
+func (m *Message) decodeEvent() error {
+	if !m.undecoded {
+		return nil
+	}
+	m.undecoded = false
+	if err := json.Unmarshal(m.Msg.Data(), &m.Event); err != nil {
+		return failure.Permanent(fmt.Errorf("undecodable event: %w", err))
+	}
+	m.id = "" // from now on the envelope's id is the event's id
+	return nil
+}
+
+// decoded decodes, at the innermost layer, envelopes an outer layer left undecoded.
+func decoded() Middleware {
+	return func(next BatchHandler) BatchHandler {
+		return func(ctx context.Context, batch []*Message) []error {
+			errs := make([]error, len(batch))
+			var todo []int
+			for i, m := range batch {
+				if errs[i] = m.decodeEvent(); errs[i] == nil {
+					todo = append(todo, i)
+				}
+			}
+			if len(todo) == len(batch) {
+				return next(ctx, batch)
+			}
+			if len(todo) > 0 {
+				res := next(ctx, subset(batch, todo))
+				for k, i := range todo {
+					errs[i] = res[k]
+				}
+			}
+			return errs
+		}
+	}
 }
 
 // BatchHandler applies a batch of events and returns one error per message, in order
@@ -64,18 +125,26 @@ func PerMessage(h Handler) BatchHandler {
 
 // decode builds the Message of a delivery; an envelope that is not a CloudEvent is a
 // permanent error (it can never be applied), still carried with its raw message so it can be
-// dead-lettered.
-func decode(msg jetstream.Msg) (*Message, error) {
-	m := &Message{Msg: msg, Replay: replayOf(msg.Subject(), msg.Headers().Get)}
+// dead-lettered. With lazy, a message whose headers name its event id is left undecoded:
+// the ledger can skip it by id alone, and the pipeline decodes the rest.
+func decode(msg jetstream.Msg, lazy bool) (*Message, error) {
+	h := msg.Headers()
+	m := &Message{Msg: msg, Replay: replayOf(msg.Subject(), h.Get)}
 	meta, err := msg.Metadata()
 	if err != nil {
 		return m, failure.Permanent(err)
 	}
 	m.Meta = meta
-	if err := json.Unmarshal(msg.Data(), &m.Event); err != nil {
-		return m, failure.Permanent(err)
+	if m.Replay != nil {
+		m.id = h.Get(HeaderEventID)
+	} else {
+		m.id = h.Get(jetstream.MsgIDHeader)
 	}
-	return m, nil
+	m.undecoded = true
+	if lazy && m.id != "" {
+		return m, nil
+	}
+	return m, m.decodeEvent()
 }
 
 // subset returns the messages of batch at idx.

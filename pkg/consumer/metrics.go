@@ -65,6 +65,7 @@ func (m *Metrics) Middleware(consumer string) Middleware {
 			now := time.Now()
 			for i, err := range errs {
 				switch {
+				case err == nil && batch[i].skipped: // counted by Skipped
 				case err == nil:
 					applied.Inc()
 					if rt := batch[i].Event.ReceivedTime; !rt.IsZero() {

@@ -53,12 +53,13 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		mws = append(mws, opts.Metrics.Middleware(cfg.Name))
 		skipped = opts.Metrics.Skipped(cfg.Name)
 	}
-	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger, skipped), Retry(opts.Retry))
+	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger, skipped), decoded(), Retry(opts.Retry))
 	h := Chain(handler, mws...)
 	c, err := New(ctx, js, cfg, h)
 	if err != nil {
 		return nil, err
 	}
+	c.lazy = true
 	rcfg := cfg
 	rcfg.Stream, rcfg.DeliverPolicy = cfg.ReplayStream, jetstream.DeliverAllPolicy
 	rcfg.FilterSubjects = []string{ReplaySubject(cfg.Name, ">")}
@@ -67,6 +68,7 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 	if err != nil {
 		return nil, err
 	}
+	replays.lazy = true
 	sub, err := dl.WatchMaxDeliveries(js.Conn(), cfg.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("watch max deliveries: %w", err)

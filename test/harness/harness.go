@@ -151,9 +151,11 @@ func (e *Env) StartConsumer(ctx context.Context, name string, cc consumer.Config
 // so that ServiceTrade's API and its webhooks agree when Send returns.
 func (e *Env) Send(ctx context.Context, n, per int) error {
 	for i := range n + 1 {
-		changes := e.Stack.Account.PendingChanges()
+		var changes []stsim.Change
 		if i < n {
 			changes = e.Stack.Account.NextChanges(per, time.Now())
+		} else {
+			changes = e.Stack.Account.PendingChanges()
 		}
 		if len(changes) == 0 {
 			continue

@@ -109,6 +109,9 @@ func Replay(ctx context.Context, js jetstream.JetStream, spec ReplaySpec, dryRun
 		for k, v := range m.Headers() {
 			h[k] = v
 		}
+		if id := m.Headers().Get(jetstream.MsgIDHeader); id != "" {
+			h.Set(consumer.HeaderEventID, id) // lets the consumer's ledger skip it undecoded
+		}
 		h.Set(consumer.HeaderReplaySubject, m.Subject())
 		h.Set(consumer.HeaderReplaySequence, strconv.FormatUint(seq, 10))
 		if spec.Force {

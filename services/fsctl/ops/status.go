@@ -52,8 +52,8 @@ type Status struct {
 	DeadLetters []Group          `json:"dead_letter_groups"`
 }
 
-// GetStatus reads every stream fieldstream uses, every consumer on EVENTS and REPLAY, and
-// groups the dead letters.
+// GetStatus reads every stream fieldstream uses, every durable consumer on EVENTS and
+// REPLAY (ephemeral readers, such as a replay's, are left out), and groups the dead letters.
 func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 	var st Status
 	for _, name := range []string{EventsStream, DeadLetterStream, ReplayStream} {
@@ -75,6 +75,9 @@ func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 		}
 		lister := s.ListConsumers(ctx)
 		for ci := range lister.Info() {
+			if ci.Config.Durable == "" {
+				continue // ephemeral: a replay's or an operator's reader, not a fieldstream consumer
+			}
 			cs := ConsumerStatus{Stream: name, Name: ci.Name, Pending: ci.NumPending, AckPending: ci.NumAckPending,
 				Redelivered: ci.NumRedelivered, AckFloor: ci.AckFloor.Stream, Paused: ci.Paused,
 				FilterSubjects: filters(ci.Config)}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
 	"github.com/fieldstream/fieldstream/pkg/natsembed"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/fsctl/dashboard"
 	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
@@ -62,6 +64,7 @@ type options struct {
 	streams    gateway.StreamOptions
 
 	consumers     bool
+	pollInterval  time.Duration
 	consumer      consumer.Config
 	simAddrs      simAddrs
 	tokenLifetime time.Duration
@@ -82,6 +85,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.consumers, "consumers", true, "run the assets, workorders and payroll consumers in this process (false: run them as their own binaries)")
 	fs.DurationVar(&o.tokenLifetime, "sim-token-lifetime", time.Hour, "lifetime of the simulated ServiceTrade API's OAuth2 tokens")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 5*time.Minute, "how often the polling backstop walks the ServiceTrade API for tenant demo (0: never)")
 	o.simAddrs.register(fs)
 	o.gateway.RegisterFlags(fs)
 	o.streams.RegisterFlags(fs)
@@ -161,7 +165,14 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	httpSrv := gateway.NewHTTPServer(o.httpAddr, gw)
+	dash, err := dashboard.New(js, dashboard.Options{})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", gw)
+	mux.Handle("/dashboard/", dash) // one machine, loopback by default: operators only
+	httpSrv := gateway.NewHTTPServer(o.httpAddr, mux)
 	base := "http://" + dialable(ln.Addr())
 
 	var g run.Group
@@ -181,6 +192,11 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if err := mapEmployees(ctx, js, stack); err != nil {
 		return err
+	}
+	if o.pollInterval > 0 {
+		if err := addPoller(ctx, &g, js, stack, simURLs, o.pollInterval, log.With().Str("component", "poller").Logger()); err != nil {
+			return err
+		}
 	}
 	if o.consumers {
 		if err := addConsumers(ctx, &g, js, stack, simURLs, o.consumer, gw.Registry(), log); err != nil {

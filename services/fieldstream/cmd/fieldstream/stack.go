@@ -21,6 +21,7 @@ import (
 	"github.com/fieldstream/fieldstream/services/assets/assetsys"
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/payroll/paycom"
+	"github.com/fieldstream/fieldstream/services/poller"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/workorders"
 	"github.com/fieldstream/fieldstream/services/workorders/wosystem"
@@ -71,6 +72,28 @@ func mapEmployees(ctx context.Context, js jetstream.JetStream, stack *simulator.
 	return nil
 }
 
+// addPoller runs the polling backstop for tenant demo against the simulated API as an actor
+// of g: on a schedule, and on request (fieldstream.poller.demo.run).
+func addPoller(ctx context.Context, g *run.Group, js jetstream.JetStream, stack *simulator.Stack, urls map[string]string, every time.Duration, log zerolog.Logger) error {
+	bucket, err := servicetrade.OpenTokenBucket(ctx, js)
+	if err != nil {
+		return err
+	}
+	src, err := servicetrade.New(servicetrade.Config{BaseURL: urls["servicetrade"] + "/api", ClientID: stack.Config.ClientID,
+		ClientSecret: stack.Config.ClientSecret, Tokens: servicetrade.NewKVTokenStore(bucket, "servicetrade-"+stack.Config.ClientID), Logger: log})
+	if err != nil {
+		return err
+	}
+	p, err := poller.New(ctx, poller.Config{JetStream: js, Tenant: demoTenant, Source: src, Logger: log})
+	if err != nil {
+		return err
+	}
+	pctx, stop := context.WithCancel(context.Background())
+	g.Add(func() error { return p.Run(pctx, every) }, func(error) { stop() })
+	g.Add(func() error { return p.Serve(pctx) }, func(error) { stop() })
+	return nil
+}
+
 // addConsumers runs the three consumer services against the simulators as actors of g.
 func addConsumers(ctx context.Context, g *run.Group, js jetstream.JetStream, stack *simulator.Stack, urls map[string]string,
 	cc consumer.Config, reg prometheus.Registerer, log zerolog.Logger) error {
@@ -103,12 +126,13 @@ fieldstream is running
     ServiceTrade webhooks   POST %s/hooks/%s/servicetrade/%s
     Standard Webhooks       POST %s/hooks/%s/standard   (secret: see README)
     health, metrics         %s/readyz  %s/metrics
+  dashboard   %s/dashboard/
   simulated outside systems (fault injection: PUT <url>/admin/faults)
     ServiceTrade API        %s/api
     asset registry          %s
     work-order system       %s
     Paycom payroll          %s
-`, natsURL, where, base, base, demoTenant, demoToken, base, demoTenant, base, base,
+`, natsURL, where, base, base, demoTenant, demoToken, base, demoTenant, base, base, base,
 		sims["servicetrade"], sims["assets"], sims["workorders"], sims["paycom"])
 	if simRate > 0 {
 		fmt.Fprintf(w, "  simulated ServiceTrade account: %g events/s to tenant %s\n", simRate, demoTenant)
@@ -121,7 +145,7 @@ fieldstream is running
 		fmt.Fprintln(w, "  consumers: not started (-consumers=false); run bin/assets, bin/workorders, bin/payroll")
 	}
 	fmt.Fprintf(w, `
-Look with the nats CLI (make tools installs it):
+Look with fsctl (bin/fsctl status) or the nats CLI (make tools installs it):
   nats --server %s stream info EVENTS
   nats --server %s consumer report EVENTS
   nats --server %s stream view DLQ

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/fieldstream/fieldstream/services/fsctl/dashboard"
 	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 )
 
@@ -35,10 +38,11 @@ type cli struct {
 	TLSCA   string `name:"tlsca" help:"CA certificate to verify the server" type:"existingfile"`
 	JSON    bool   `help:"print JSON for scripts"`
 
-	Status   statusCmd   `cmd:"" help:"streams, consumers (pending, ack pending, redelivered, last activity, paused) and dead letters"`
-	Replay   replayCmd   `cmd:"" help:"re-deliver a window of EVENTS to one consumer only"`
-	DLQ      dlqCmd      `cmd:"" name:"dlq" help:"inspect, redrive and purge dead letters"`
-	Consumer consumerCmd `cmd:"" help:"add, pause and resume consumers"`
+	Status    statusCmd    `cmd:"" help:"streams, consumers (pending, ack pending, redelivered, last activity, paused) and dead letters"`
+	Replay    replayCmd    `cmd:"" help:"re-deliver a window of EVENTS to one consumer only"`
+	DLQ       dlqCmd       `cmd:"" name:"dlq" help:"inspect, redrive and purge dead letters"`
+	Consumer  consumerCmd  `cmd:"" help:"add, pause and resume consumers"`
+	Dashboard dashboardCmd `cmd:"" help:"serve the live operations dashboard"`
 }
 
 type env struct {
@@ -482,5 +486,32 @@ func (c consumerResumeCmd) Run(ctx context.Context, e *env) error {
 		return e.printJSON(map[string]any{"consumer": c.Name, "paused": false})
 	}
 	fmt.Fprintf(e.stdout, "consumer %s resumed\n", c.Name)
+	return nil
+}
+
+// dashboard
+
+type dashboardCmd struct {
+	Addr string `default:"127.0.0.1:8090" help:"listen address (keep it where only operators reach it)"`
+}
+
+func (c dashboardCmd) Run(ctx context.Context, e *env) error {
+	dash, err := dashboard.New(e.js, dashboard.Options{})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", dash)
+	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	fmt.Fprintf(e.stderr, "dashboard: http://%s/dashboard/ (Ctrl-C stops)\n", ln.Addr())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
 	return nil
 }
