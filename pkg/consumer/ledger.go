@@ -31,6 +31,7 @@ type Ledger struct {
 	kv     jetstream.KeyValue
 	js     jetstream.JetStream
 	bucket string
+	recent *recentSet // recently applied ids; nil unless Remember was called
 }
 
 // OpenLedger opens (creating if needed) the ledger of consumer name; entries expire after
@@ -52,8 +53,13 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, name string, ttl ti
 }
 
 func eventKey(prefix, eventID string) string {
+	d := digest(eventID)
+	return prefix + hex.EncodeToString(d[:])
+}
+
+func digest(eventID string) [16]byte {
 	h := sha256.Sum256([]byte(eventID))
-	return prefix + hex.EncodeToString(h[:16])
+	return [16]byte(h[:16])
 }
 
 // Applied reports whether the event was applied.
@@ -75,6 +81,18 @@ func (l *Ledger) Applied(ctx context.Context, eventID string) (bool, error) {
 // what makes a replay of events already applied cheap. A server without batched direct get
 // is asked one event at a time.
 func (l *Ledger) AppliedMany(ctx context.Context, eventIDs []string) (map[string]bool, error) {
+	all := make(map[string]bool, len(eventIDs))
+	if l.recent != nil {
+		unknown := eventIDs[:0:0]
+		for _, id := range eventIDs {
+			if l.recent.has(digest(id)) {
+				all[id] = true
+			} else {
+				unknown = append(unknown, id)
+			}
+		}
+		eventIDs = unknown
+	}
 	const chunk = 256
 	n := (len(eventIDs) + chunk - 1) / chunk
 	found := make([]map[string]bool, n)
@@ -82,7 +100,6 @@ func (l *Ledger) AppliedMany(ctx context.Context, eventIDs []string) (map[string
 	forEach(n, func(c int) {
 		found[c], errs[c] = l.appliedChunk(ctx, eventIDs[c*chunk:min((c+1)*chunk, len(eventIDs))])
 	})
-	all := make(map[string]bool, len(eventIDs))
 	for c := range n {
 		if errors.Is(errs[c], jetstreamext.ErrBatchUnsupported) {
 			return l.appliedOneByOne(ctx, eventIDs)
@@ -92,6 +109,9 @@ func (l *Ledger) AppliedMany(ctx context.Context, eventIDs []string) (map[string
 		}
 		for id := range found[c] {
 			all[id] = true
+			if l.recent != nil {
+				l.recent.add(digest(id))
+			}
 		}
 	}
 	return all, nil
@@ -146,6 +166,9 @@ func (l *Ledger) appliedOneByOne(ctx context.Context, eventIDs []string) (map[st
 // left expires with the ledger's TTL; it is never read again once the event is applied.)
 func (l *Ledger) MarkApplied(ctx context.Context, eventID string) error {
 	_, err := l.kv.Put(ctx, eventKey("applied.", eventID), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	if err == nil && l.recent != nil {
+		l.recent.add(digest(eventID))
+	}
 	return err
 }
 

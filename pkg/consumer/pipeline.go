@@ -14,6 +14,9 @@ import (
 type PipelineOptions struct {
 	// LedgerTTL is how long applied events are remembered (DefaultLedgerTTL if 0).
 	LedgerTTL time.Duration
+	// RecentApplied is how many applied event ids are also kept in memory
+	// (DefaultRecentApplied if 0; negative: none).
+	RecentApplied int
 	// Retry bounds in-process retries.
 	Retry RetryConfig
 	// Metrics, if set, counts outcomes.
@@ -45,6 +48,10 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 	if err != nil {
 		return nil, err
 	}
+	if opts.RecentApplied == 0 {
+		opts.RecentApplied = DefaultRecentApplied
+	}
+	ledger.Remember(opts.RecentApplied)
 	dl := NewDeadLetters(js, cfg.Name, cfg.MaxDeliver, ledger, cfg.Logger)
 	cfg.DeadLetters = dl
 	mws := []Middleware{}

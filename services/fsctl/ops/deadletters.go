@@ -66,34 +66,15 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, sel Selection)
 	if sel.Consumer != "" {
 		filter = consumer.DLQPrefix + "." + sel.Consumer + ".>"
 	}
-	oc, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	if err != nil {
-		return nil, err
-	}
 	var out []DeadLetter
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		m, err := oc.Next(jetstream.FetchMaxWait(time.Second))
-		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return nil, err
-		}
-		d := parseDeadLetter(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
-		if sel.matches(d) {
-			out = append(out, d)
-		}
-		if meta.NumPending == 0 {
-			return out, nil
-		}
-	}
+	err = consumer.ReadOrdered(ctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}},
+		func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+			if d := parseDeadLetter(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data()); sel.matches(d) {
+				out = append(out, d)
+			}
+			return true, nil
+		})
+	return out, err
 }
 
 func parseDeadLetter(seq uint64, subject string, h nats.Header, data []byte) DeadLetter {

@@ -123,7 +123,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, spec ReplaySpec, dryRun
 			return fmt.Errorf("re-deliver event %d: %w", seq, err)
 		}
 		pending, lastSent = append(pending, f), seq
-		if len(pending) >= 100 {
+		if len(pending) >= 2000 {
 			return settle(ctx)
 		}
 		return nil
@@ -189,34 +189,14 @@ func walkWindow(ctx context.Context, stream jetstream.Stream, spec ReplaySpec, f
 	} else {
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &spec.Since
 	}
-	oc, err := stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		m, err := oc.Next(jetstream.FetchMaxWait(time.Second))
-		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return err
-		}
+	return consumer.ReadOrdered(ctx, stream, cfg, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		seq := meta.Sequence.Stream
 		if seq > spec.UntilSeq || (!spec.Until.IsZero() && !meta.Timestamp.Before(spec.Until)) {
-			return nil
+			return false, nil
 		}
 		if err := fn(m, seq); err != nil {
-			return err
+			return false, err
 		}
-		if meta.NumPending == 0 || seq == spec.UntilSeq {
-			return nil
-		}
-	}
+		return seq < spec.UntilSeq, nil
+	})
 }

@@ -1,8 +1,8 @@
 // Command replay measures what a replay costs a consumer: a window of stored events is
 // consumed through the consumer pipeline once with an empty ledger (every event applied, to
-// a downstream system that does nothing) and once more with a ledger that holds them all
-// (every event skipped), beside nats.go's raw fetch-and-ack rate on the same stream in the
-// same run. It prints one line:
+// a downstream system that does nothing), then replayed to the running consumer the way
+// `fsctl replay` does it (copied to REPLAY, every event skipped by the ledger), beside
+// nats.go's raw fetch-and-ack rate on the same stream in the same run. It prints one line:
 //
 //	replay skipped_per_s=… applied_per_s=… raw_consume_per_s=…
 package main
@@ -24,6 +24,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/event"
+	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
@@ -41,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("events", 200000, "events in the replayed window")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the skipped run to this file")
 	batchSize := fs.Int("batch", 1000, "the consumer's batch size")
+	recent := fs.Int("recent", 0, "applied event ids the restarted consumer keeps in memory (0: the default, -1: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,15 +79,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "raw fetch and ack: %.0f/s\n", raw)
-	applied, err := pipelineRun(ctx, js, *n, *batchSize)
+	// The consumer applies the window once (its ledger was empty), then an operator replays
+	// the window to it (fsctl replay): every event comes back and is skipped.
+	var applied atomic.Int64
+	noop := func(context.Context, *consumer.Message) error { applied.Add(1); return nil }
+	t0 = time.Now()
+	p, err := consumer.NewPipeline(ctx, js, consumer.Config{Name: "bench", FilterSubjects: []string{"events.bench.>"},
+		BatchSize: *batchSize, MaxAckPending: 4 * *batchSize}, consumer.PerMessage(noop), consumer.PipelineOptions{})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pipeline, empty ledger (all applied): %.0f/s\n", applied)
-	// The replay: the durable starts over from the first event; its ledger has them all.
-	if err := js.DeleteConsumer(ctx, "EVENTS", "bench"); err != nil {
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	if err := drained(ctx, js, "EVENTS", uint64(*n)); err != nil {
 		return err
 	}
+	appliedRate := float64(*n) / time.Since(t0).Seconds()
+	fmt.Fprintf(stderr, "pipeline, empty ledger (all applied): %.0f/s\n", appliedRate)
+
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -96,12 +109,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	skipped, err := pipelineRun(ctx, js, *n, *batchSize)
+	t0 = time.Now()
+	res, err := ops.Replay(ctx, js, ops.ReplaySpec{Consumer: "bench", FromSeq: 1}, false, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pipeline, full ledger (all skipped): %.0f/s\n", skipped)
-	fmt.Fprintf(stdout, "replay skipped_per_s=%.0f applied_per_s=%.0f raw_consume_per_s=%.0f\n", skipped, applied, raw)
+	if res.Sent != *n {
+		return fmt.Errorf("replay sent %d of %d events", res.Sent, *n)
+	}
+	if err := drained(ctx, js, "REPLAY", uint64(*n)); err != nil {
+		return err
+	}
+	skipped := float64(*n) / time.Since(t0).Seconds()
+	fmt.Fprintf(stderr, "replay through fsctl's path (copy to REPLAY, all skipped): %.0f/s; applied during it: %d (want 0)\n", skipped, applied.Load()-int64(*n))
+	if applied.Load() != int64(*n) {
+		return fmt.Errorf("the replay applied %d events again", applied.Load()-int64(*n))
+	}
+	// The same window re-read by a fresh start of the consumer (its durable recreated):
+	// the consumer's own skip rate, without the copy to REPLAY.
+	cancel()
+	<-done
+	done <- nil
+	if err := js.DeleteConsumer(ctx, "EVENTS", "bench"); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	p2, err := consumer.NewPipeline(ctx, js, consumer.Config{Name: "bench", FilterSubjects: []string{"events.bench.>"},
+		BatchSize: *batchSize, MaxAckPending: 4 * *batchSize}, consumer.PerMessage(noop), consumer.PipelineOptions{RecentApplied: *recent})
+	if err != nil {
+		return err
+	}
+	r2ctx, cancel2 := context.WithCancel(ctx)
+	defer cancel2()
+	go func() { _ = p2.Run(r2ctx) }()
+	if err := drained(ctx, js, "EVENTS", uint64(*n)); err != nil {
+		return err
+	}
+	reread := float64(*n) / time.Since(t0).Seconds()
+	fmt.Fprintf(stderr, "the consumer restarted from the window's start (all skipped): %.0f/s\n", reread)
+	fmt.Fprintf(stdout, "replay skipped_per_s=%.0f applied_per_s=%.0f raw_consume_per_s=%.0f\n", reread, appliedRate, raw)
 	return nil
 }
 
@@ -153,33 +199,20 @@ func rawConsume(ctx context.Context, js jetstream.JetStream, n int) (float64, er
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-// pipelineRun consumes every event through the consumer pipeline named "bench" and
-// returns events per second until the consumer has nothing pending.
-func pipelineRun(ctx context.Context, js jetstream.JetStream, n, batch int) (float64, error) {
-	var applied atomic.Int64
-	noop := func(context.Context, *consumer.Message) error { applied.Add(1); return nil }
-	p, err := consumer.NewPipeline(ctx, js, consumer.Config{Name: "bench", FilterSubjects: []string{"events.bench.>"},
-		BatchSize: batch, MaxAckPending: 4 * batch}, consumer.PerMessage(noop), consumer.PipelineOptions{})
-	if err != nil {
-		return 0, err
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- p.Run(rctx) }()
-	defer func() { cancel(); <-done }()
-	c, err := js.Consumer(ctx, "EVENTS", "bench")
-	if err != nil {
-		return 0, err
-	}
+// drained waits until consumer "bench" on stream has acknowledged n messages and has
+// nothing pending.
+func drained(ctx context.Context, js jetstream.JetStream, stream string, n uint64) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		info, err := c.Info(ctx)
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= uint64(n) {
-			return float64(n) / time.Since(start).Seconds(), nil
+		c, err := js.Consumer(ctx, stream, "bench")
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= n {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
-			return 0, errors.New("pipeline did not drain within 10 minutes")
+			return fmt.Errorf("consumer bench on %s did not drain within 10 minutes", stream)
 		}
 		time.Sleep(20 * time.Millisecond) // polling the consumer's progress
 	}
