@@ -412,3 +412,57 @@ func TestPolledEventsApplyOnlyWhenNewer(t *testing.T) {
 		t.Fatal("a polled event restating an applied webhook was applied again")
 	}
 }
+
+// TestRecreatedStreamForgetsSequences: a consumer skips events whose EVENTS sequence it
+// applied — but when EVENTS is deleted and created again its sequences start over, and the
+// new events at the old sequences must be applied.
+func TestRecreatedStreamForgetsSequences(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s1 := newSink(nil)
+	run := func(s *sink) func() {
+		p, err := consumer.NewPipeline(ctx, h.js, consumer.Config{Name: "c", FilterSubjects: []string{"events.*.asset.>"}},
+			consumer.PerMessage(s.handle), consumer.PipelineOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = p.Run(rctx) }()
+		return func() { cancel(); <-done }
+	}
+	for i := range 3 {
+		h.publish(fmt.Sprintf("old%d", i), int64(i+1), "updated", t0, "")
+	}
+	stop := run(s1)
+	natstest.Eventually(t, 5*time.Second, "old events applied", func() bool { return s1.total() == 3 })
+	stop()
+
+	// Restarted from the beginning: the ledger knows those sequences and skips them.
+	if err := h.js.DeleteConsumer(ctx, "EVENTS", "c"); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newSink(nil)
+	stop = run(s2)
+	natstest.Eventually(t, 5*time.Second, "restart settled", h.settled("c"))
+	stop()
+	if s2.total() != 0 {
+		t.Fatalf("a restart from the beginning applied %d events again", s2.total())
+	}
+
+	cfg := jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.FileStorage, Duplicates: time.Minute}
+	if err := h.js.DeleteStream(ctx, "EVENTS"); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "clock moved on", func() bool { return time.Now().After(t0) }) // distinct creation times
+	if _, err := h.js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		h.publish(fmt.Sprintf("new%d", i), int64(i+10), "updated", t0.Add(time.Hour), "")
+	}
+	s3 := newSink(nil)
+	stop = run(s3)
+	defer stop()
+	natstest.Eventually(t, 5*time.Second, "new events at reused sequences applied", func() bool { return s3.total() == 3 })
+}

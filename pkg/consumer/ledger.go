@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +33,17 @@ type Ledger struct {
 	js     jetstream.JetStream
 	bucket string
 	recent *recentSet // recently applied ids; nil unless Remember was called
+	seqs   seqSet     // EVENTS sequences applied, persisted under seqsKey
+	dirty  atomic.Bool
+	epoch  time.Time // EVENTS' creation time: sequences only mean something within one
+}
+
+// seqsKey holds the applied EVENTS sequences, for the EVENTS stream created at a time.
+const seqsKey = "applied-seqs"
+
+type appliedSeqs struct {
+	StreamCreated time.Time   `json:"stream_created"`
+	Intervals     [][2]uint64 `json:"intervals"`
 }
 
 // OpenLedger opens (creating if needed) the ledger of consumer name; entries expire after
@@ -50,6 +62,73 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, name string, ttl ti
 		return nil, fmt.Errorf("ledger %s: %w", name, err)
 	}
 	return &Ledger{kv: kv, js: js, bucket: LedgerBucket(name)}, nil
+}
+
+// TrackSequences makes the ledger also remember which EVENTS sequences it applied, and loads
+// what it stored before — if stream is still the stream it was stored for (a stream deleted
+// and created again restarts its sequences, so its old record is dropped). A replayed or
+// redelivered event whose sequence is known is then skipped without a lookup by id.
+func (l *Ledger) TrackSequences(ctx context.Context, stream jetstream.Stream) error {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return err
+	}
+	l.epoch = info.Created
+	e, err := l.kv.Get(ctx, seqsKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var stored appliedSeqs
+	if json.Unmarshal(e.Value(), &stored) == nil && stored.StreamCreated.Equal(l.epoch) {
+		l.seqs.merge(stored.Intervals)
+	}
+	return nil
+}
+
+// AppliedSequence reports whether the event stored at EVENTS sequence seq was applied, as
+// far as this ledger knows without a round trip (a miss proves nothing).
+func (l *Ledger) AppliedSequence(seq uint64) bool {
+	return seq != 0 && !l.epoch.IsZero() && l.seqs.has(seq)
+}
+
+// flushSequences stores the applied sequences if they changed, merged with what other
+// replicas stored. Losing a race only costs a later replay some ledger lookups.
+func (l *Ledger) flushSequences(ctx context.Context) {
+	if l.epoch.IsZero() || !l.dirty.Swap(false) {
+		return
+	}
+	for range 3 {
+		e, err := l.kv.Get(ctx, seqsKey)
+		var rev uint64
+		if err == nil {
+			var stored appliedSeqs
+			if json.Unmarshal(e.Value(), &stored) == nil && stored.StreamCreated.Equal(l.epoch) {
+				l.seqs.merge(stored.Intervals)
+			}
+			rev = e.Revision()
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			l.dirty.Store(true)
+			return
+		}
+		l.seqs.mu.Lock()
+		value, _ := json.Marshal(appliedSeqs{StreamCreated: l.epoch, Intervals: l.seqs.ivs})
+		l.seqs.mu.Unlock()
+		if rev == 0 {
+			_, err = l.kv.Create(ctx, seqsKey, value)
+		} else {
+			_, err = l.kv.Update(ctx, seqsKey, value, rev)
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			if err != nil {
+				l.dirty.Store(true)
+			}
+			return
+		}
+	}
+	l.dirty.Store(true)
 }
 
 func eventKey(prefix, eventID string) string {
@@ -164,12 +243,19 @@ func (l *Ledger) appliedOneByOne(ctx context.Context, eventIDs []string) (map[st
 
 // MarkApplied records that the event was applied. (A first-failure record it may have
 // left expires with the ledger's TTL; it is never read again once the event is applied.)
-func (l *Ledger) MarkApplied(ctx context.Context, eventID string) error {
+func (l *Ledger) MarkApplied(ctx context.Context, eventID string, seq uint64) error {
 	_, err := l.kv.Put(ctx, eventKey("applied.", eventID), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
-	if err == nil && l.recent != nil {
+	if err != nil {
+		return err
+	}
+	if l.recent != nil {
 		l.recent.add(digest(eventID))
 	}
-	return err
+	if seq != 0 && !l.epoch.IsZero() {
+		l.seqs.add(seq)
+		l.dirty.Store(true)
+	}
+	return nil
 }
 
 // FirstFailure records now as the event's first failure unless one is recorded, and returns
@@ -274,19 +360,32 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := make([]error, len(batch))
 			apply := make([]bool, len(batch))
-			ids := make([]string, len(batch))
+			ids := make([]string, 0, len(batch))
 			for i, m := range batch {
-				ids[i] = m.ID()
+				if l.AppliedSequence(m.EventsSequence()) && (m.Replay == nil || !m.Replay.Force) {
+					apply[i] = false
+					m.skipped = true
+					if counts.Duplicate != nil {
+						counts.Duplicate()
+					}
+					continue
+				}
+				ids = append(ids, m.ID())
 			}
 			applied, err := l.AppliedMany(ctx, ids)
 			if err != nil {
-				for i := range errs {
-					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
+				for i, m := range batch {
+					if !m.skipped {
+						errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
+					}
 				}
 				return errs
 			}
 			forEach(len(batch), func(i int) {
 				m := batch[i]
+				if m.skipped {
+					return
+				}
 				if applied[m.ID()] && (m.Replay == nil || !m.Replay.Force) {
 					m.skipped = true
 					if counts.Duplicate != nil {
@@ -345,13 +444,14 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 				i := todo[k]
 				errs[i] = res[k]
 				if res[k] == nil {
-					if err := l.MarkApplied(ctx, batch[i].ID()); err != nil {
+					if err := l.MarkApplied(ctx, batch[i].ID(), batch[i].EventsSequence()); err != nil {
 						// Applied but not recorded: a redelivery would apply it again
 						// unless the sink is idempotent by event id, which ours are.
 						errs[i] = failure.Transient(fmt.Errorf("ledger: record applied: %w", err), 0)
 					}
 				}
 			})
+			l.flushSequences(ctx)
 			return errs
 		}
 	}

@@ -52,6 +52,13 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		opts.RecentApplied = DefaultRecentApplied
 	}
 	ledger.Remember(opts.RecentApplied)
+	events, err := js.Stream(ctx, cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
+	}
+	if err := ledger.TrackSequences(ctx, events); err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", cfg.Name, err)
+	}
 	dl := NewDeadLetters(js, cfg.Name, cfg.MaxDeliver, ledger, cfg.Logger)
 	cfg.DeadLetters = dl
 	mws := []Middleware{}
