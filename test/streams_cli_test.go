@@ -13,9 +13,13 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/pkg/streamdef"
+	"github.com/fieldstream/fieldstream/services/gateway"
+	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/streams"
+	"github.com/fieldstream/fieldstream/test/harness"
 )
 
 // natsCLI finds the nats CLI; CI installs it (make tools), so there its absence fails.
@@ -80,5 +84,45 @@ func TestNatsCLIAcceptsStreamFiles(t *testing.T) {
 	// Our start-up apply over CLI-made streams changes nothing and loses nothing.
 	if err := streamdef.Apply(ctx, js, want); err != nil {
 		t.Fatalf("apply over CLI-made streams: %v", err)
+	}
+}
+
+// TestConsumerDefinitionsMatchServices adds every streams/consumers/*.json with the real
+// nats CLI to one server, lets the services create their consumers on another, and checks
+// the two agree, so the files stay the truth an operator can rely on.
+func TestConsumerDefinitionsMatchServices(t *testing.T) {
+	cli := natsCLI(t)
+	ctx := context.Background()
+	cliSrv := natstest.RunServer(t)
+	_, cliJS := natstest.Connect(t, cliSrv)
+	if err := gateway.ApplyStreams(ctx, cliJS, gateway.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../streams/consumers/*.json")
+	if len(files) != 3 {
+		t.Fatalf("streams/consumers has %d definitions, want assets, workorders and payroll", len(files))
+	}
+	for _, f := range files {
+		if out, err := exec.Command(cli, "--server", cliSrv.ClientURL(), "consumer", "add", "EVENTS", "--config", f).CombinedOutput(); err != nil {
+			t.Fatalf("nats consumer add --config %s: %v\n%s", f, err, out)
+		}
+	}
+	e := newPipelineEnv(t, simulator.StackConfig{})
+	e.start(consumer.Config{AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000, NakDelay: time.Second})
+	for _, name := range harness.Consumers {
+		want, err := cliJS.Consumer(ctx, "EVENTS", name)
+		if err != nil {
+			t.Fatalf("%s not created from its file: %v", name, err)
+		}
+		got, err := e.JS.Consumer(ctx, "EVENTS", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, g := want.CachedInfo().Config, got.CachedInfo().Config
+		if w.Description != g.Description || !slices.Equal(w.FilterSubjects, g.FilterSubjects) || w.AckPolicy != g.AckPolicy ||
+			w.AckWait != g.AckWait || w.MaxDeliver != g.MaxDeliver || w.MaxAckPending != g.MaxAckPending || w.DeliverPolicy != g.DeliverPolicy ||
+			w.Metadata["fieldstream.dev/consumer"] != g.Metadata["fieldstream.dev/consumer"] {
+			t.Errorf("%s: the file says\n %+v\nthe service creates\n %+v", name, w, g)
+		}
 	}
 }

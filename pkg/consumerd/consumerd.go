@@ -52,6 +52,9 @@ type Deps struct {
 type Service struct {
 	Name     string
 	Subjects []string
+	// Description is shown by `nats consumer report EVENTS`; streams/consumers/<Name>.json
+	// holds the same definition for the nats CLI.
+	Description string
 	// Build returns the service's handler; it runs after flags are parsed and NATS is
 	// connected.
 	Build func(ctx context.Context, d Deps) (consumer.BatchHandler, error)
@@ -113,5 +116,8 @@ func Pipeline(ctx context.Context, js jetstream.JetStream, s Service, cc consume
 		return nil, err
 	}
 	cc.Name, cc.FilterSubjects, cc.Logger = s.Name, s.Subjects, log
+	if cc.Description == "" {
+		cc.Description = s.Description
+	}
 	return consumer.NewPipeline(setup, js, cc, h, opts)
 }

@@ -23,6 +23,9 @@ import (
 // Name is the durable consumer's name.
 const Name = "assets"
 
+// Description is the durable consumer's description.
+const Description = "fieldstream assets: asset and location events to the asset registry, grouped per service location"
+
 // Subjects are the events this service applies.
 var Subjects = []string{
 	event.SubjectPrefix + ".*." + event.EntityAsset + ".>",
@@ -188,7 +191,7 @@ func toRegistry(as servicetrade.Asset, eventID string) assetsys.Asset {
 
 // Service is the assets consumer service writing to the registry at cfg.
 func Service(cfg assetsys.Config) consumerd.Service {
-	return consumerd.Service{Name: Name, Subjects: Subjects, Build: func(_ context.Context, d consumerd.Deps) (consumer.BatchHandler, error) {
+	return consumerd.Service{Name: Name, Subjects: Subjects, Description: Description, Build: func(_ context.Context, d consumerd.Deps) (consumer.BatchHandler, error) {
 		reg, err := assetsys.New(cfg)
 		if err != nil {
 			return nil, err

@@ -23,6 +23,9 @@ import (
 // Name is the durable consumer's name.
 const Name = "payroll"
 
+// Description is the durable consumer's description.
+const Description = "fieldstream payroll: closed clock events to payroll as clock-in/clock-out punches"
+
 // Subjects are the events this service applies.
 var Subjects = []string{event.SubjectPrefix + ".*." + event.EntityTimeEntry + ".>"}
 
@@ -162,7 +165,7 @@ func (a *Applier) importSplitting(ctx context.Context, idx []int, punches [][]pa
 // Service is the payroll consumer service importing into the payroll system at cfg, with
 // punches in timezone.
 func Service(cfg paycom.Config, timezone string) consumerd.Service {
-	return consumerd.Service{Name: Name, Subjects: Subjects, Build: func(ctx context.Context, d consumerd.Deps) (consumer.BatchHandler, error) {
+	return consumerd.Service{Name: Name, Subjects: Subjects, Description: Description, Build: func(ctx context.Context, d consumerd.Deps) (consumer.BatchHandler, error) {
 		pc, err := paycom.New(cfg)
 		if err != nil {
 			return nil, err

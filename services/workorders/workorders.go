@@ -19,6 +19,9 @@ import (
 // Name is the durable consumer's name.
 const Name = "workorders"
 
+// Description is the durable consumer's description.
+const Description = "fieldstream workorders: work-order events, enriched from ServiceTrade, to the work-order system"
+
 // Subjects are the events this service applies.
 var Subjects = []string{event.SubjectPrefix + ".*." + event.EntityWorkOrder + ".>"}
 
@@ -74,7 +77,7 @@ func (a *Applier) Apply(ctx context.Context, m *consumer.Message) error {
 
 // Service is the work-orders consumer service writing to the system at cfg.
 func Service(cfg wosystem.Config) consumerd.Service {
-	return consumerd.Service{Name: Name, Subjects: Subjects, Build: func(_ context.Context, d consumerd.Deps) (consumer.BatchHandler, error) {
+	return consumerd.Service{Name: Name, Subjects: Subjects, Description: Description, Build: func(_ context.Context, d consumerd.Deps) (consumer.BatchHandler, error) {
 		sys, err := wosystem.New(cfg)
 		if err != nil {
 			return nil, err
