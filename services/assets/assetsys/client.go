@@ -11,23 +11,19 @@
 package assetsys
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/jsonhttp"
 )
 
 // DefaultTimeout bounds each request whose context has no deadline.
-const DefaultTimeout = 10 * time.Second
+const DefaultTimeout = jsonhttp.DefaultTimeout
 
 // Asset statuses.
 const (
@@ -102,7 +98,7 @@ func (e *RejectedError) Error() string {
 
 // Config configures New.
 type Config struct {
-	// BaseURL is the registry's root, e.g. "https://assets.example.com". Required.
+	// BaseURL is the system's root. Required.
 	BaseURL string
 	// HTTPClient sends the requests. Default http.DefaultClient.
 	HTTPClient *http.Client
@@ -110,38 +106,25 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// Validate reports a setting New would reject.
-func (c Config) Validate() error {
-	var errs []error
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("assetsys: BaseURL %q: want an http(s) URL", c.BaseURL))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("assetsys: Timeout %v: must not be negative", c.Timeout))
-	}
-	return errors.Join(errs...)
+func (c Config) jsonhttp() jsonhttp.Config {
+	return jsonhttp.Config{Name: "assetsys", BaseURL: c.BaseURL, HTTPClient: c.HTTPClient, Timeout: c.Timeout}
 }
 
-// Client talks to the asset registry. It is safe for concurrent use.
+// Validate reports a setting New would reject.
+func (c Config) Validate() error { return c.jsonhttp().Validate() }
+
+// Client talks to the system. It is safe for concurrent use.
 type Client struct {
-	base    string
-	http    *http.Client
-	timeout time.Duration
+	http *jsonhttp.Client
 }
 
 // New returns a client of the registry at cfg.BaseURL.
 func New(cfg Config) (*Client, error) {
-	if err := cfg.Validate(); err != nil {
+	h, err := jsonhttp.New(cfg.jsonhttp())
+	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: strings.TrimRight(cfg.BaseURL, "/"), http: cfg.HTTPClient, timeout: cfg.Timeout}
-	if c.http == nil {
-		c.http = http.DefaultClient
-	}
-	if c.timeout == 0 {
-		c.timeout = DefaultTimeout
-	}
-	return c, nil
+	return &Client{http: h}, nil
 }
 
 // PutAssets writes assets, which must all stand at locationID, in one grouped call. The
@@ -164,7 +147,7 @@ func (c *Client) PutAssets(ctx context.Context, locationID int64, assets []Asset
 	body := struct {
 		Assets []Asset `json:"assets"`
 	}{assets}
-	if err := c.do(ctx, http.MethodPut, path, body, &reply); err != nil {
+	if err := c.http.Do(ctx, http.MethodPut, path, body, &reply); err != nil {
 		return nil, err
 	}
 	if len(reply.Results) != len(assets) {
@@ -192,7 +175,7 @@ func (c *Client) PutAssets(ctx context.Context, locationID int64, assets []Asset
 // already holds this version or a newer one.
 func (c *Client) PutLocation(ctx context.Context, loc Location) error {
 	path := "/locations/" + strconv.FormatInt(loc.ID, 10)
-	return c.do(ctx, http.MethodPut, path, loc, nil)
+	return c.http.Do(ctx, http.MethodPut, path, loc, nil)
 }
 
 // DeleteAsset deletes asset id on behalf of event eventID. Deleting it again with the same
@@ -200,69 +183,5 @@ func (c *Client) PutLocation(ctx context.Context, loc Location) error {
 // failure.StatusOf 404, which a caller may take as already deleted.
 func (c *Client) DeleteAsset(ctx context.Context, id int64, eventID string) error {
 	path := "/assets/" + strconv.FormatInt(id, 10) + "?eventId=" + url.QueryEscape(eventID)
-	return c.do(ctx, http.MethodDelete, path, nil, nil)
-}
-
-// maxReply bounds a reply read into memory; errSnippet is how much of an error reply goes
-// into the error.
-const (
-	maxReply   = 4 << 20
-	errSnippet = 512
-)
-
-// do sends body (if not nil) as JSON and decodes a 2xx reply into reply (if not nil).
-func (c *Client) do(ctx context.Context, method, path string, body, reply any) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	u := c.base + path
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return failure.Permanent(fmt.Errorf("assetsys: %s %s: %w", method, u, err))
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return failure.Permanent(fmt.Errorf("assetsys: %w", err))
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return failure.Transient(fmt.Errorf("assetsys: %w", err), 0)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// The status classifies the answer; the body only helps the operator.
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, errSnippet+1))
-		return fmt.Errorf("assetsys: %w", failure.FromHTTP(method, u, resp.StatusCode, resp.Header, snippet(data)))
-	}
-	if reply == nil {
-		// Drain a little so the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
-	if err != nil {
-		return failure.Transient(fmt.Errorf("assetsys: %s %s: reading the reply: %w", method, u, err), 0)
-	}
-	if err := json.Unmarshal(data, reply); err != nil {
-		return failure.Permanent(fmt.Errorf("assetsys: %s %s: HTTP %d with an unreadable reply: %w", method, u, resp.StatusCode, err))
-	}
-	return nil
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > errSnippet {
-		s = s[:errSnippet] + "…"
-	}
-	return s
+	return c.http.Do(ctx, http.MethodDelete, path, nil, nil)
 }

@@ -16,12 +16,10 @@
 package paycom
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,10 +27,11 @@ import (
 	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/jsonhttp"
 )
 
 // DefaultTimeout bounds each request whose context has no deadline.
-const DefaultTimeout = 10 * time.Second
+const DefaultTimeout = jsonhttp.DefaultTimeout
 
 // MaxPageSize is the largest page Paycom serves, and the default Config.PageSize.
 const MaxPageSize = 500
@@ -98,14 +97,11 @@ type Config struct {
 // Validate reports a setting New would reject.
 func (c Config) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("paycom: BaseURL %q: want an http(s) URL", c.BaseURL))
+	if err := c.jsonhttp().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SID == "" || c.Token == "" {
 		errs = append(errs, errors.New("paycom: SID and Token are required"))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("paycom: Timeout %v: must not be negative", c.Timeout))
 	}
 	if c.PageSize < 0 || c.PageSize > MaxPageSize {
 		errs = append(errs, fmt.Errorf("paycom: PageSize %d: want 1 to %d", c.PageSize, MaxPageSize))
@@ -115,11 +111,8 @@ func (c Config) Validate() error {
 
 // Client talks to the payroll. It is safe for concurrent use.
 type Client struct {
-	base       string
-	sid, token string
-	http       *http.Client
-	timeout    time.Duration
-	pageSize   int
+	http     *jsonhttp.Client
+	pageSize int
 }
 
 // New returns a client of the payroll at cfg.BaseURL.
@@ -127,20 +120,20 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{
-		base: strings.TrimRight(cfg.BaseURL, "/"), sid: cfg.SID, token: cfg.Token,
-		http: cfg.HTTPClient, timeout: cfg.Timeout, pageSize: cfg.PageSize,
+	h, err := jsonhttp.New(cfg.jsonhttp())
+	if err != nil {
+		return nil, err
 	}
-	if c.http == nil {
-		c.http = http.DefaultClient
-	}
-	if c.timeout == 0 {
-		c.timeout = DefaultTimeout
-	}
+	c := &Client{http: h, pageSize: cfg.PageSize}
 	if c.pageSize == 0 {
 		c.pageSize = MaxPageSize
 	}
 	return c, nil
+}
+
+func (c Config) jsonhttp() jsonhttp.Config {
+	return jsonhttp.Config{Name: "paycom", BaseURL: c.BaseURL, HTTPClient: c.HTTPClient, Timeout: c.Timeout,
+		Prepare: func(r *http.Request) { r.SetBasicAuth(c.SID, c.Token) }}
 }
 
 // wirePunch is a punch as the API takes and gives it.
@@ -244,70 +237,27 @@ func (c *Client) ListPunches(ctx context.Context, eecode string, from, to time.T
 	}
 }
 
-// maxReply bounds a reply read into memory; errSnippet is how much of an error reply goes
-// into the error.
-const (
-	maxReply   = 8 << 20
-	errSnippet = 512
-)
-
 // do sends body (if not nil) as JSON and returns the status and the envelope of the
 // reply. A non-2xx reply is an error from failure.FromHTTP; its envelope is returned too
 // when it has one.
 func (c *Client) do(ctx context.Context, method, path string, body any) (int, *envelope, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	u := c.base + path
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, failure.Permanent(fmt.Errorf("paycom: %s %s: %w", method, u, err))
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	a, err := c.http.Send(ctx, method, path, body)
 	if err != nil {
-		return 0, nil, failure.Permanent(fmt.Errorf("paycom: %w", err))
+		return 0, nil, err
 	}
-	req.SetBasicAuth(c.sid, c.token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, failure.Transient(fmt.Errorf("paycom: %w", err), 0)
-	}
-	defer resp.Body.Close()
-	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	var env envelope
-	haveEnv := readErr == nil && json.Unmarshal(data, &env) == nil
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		err := fmt.Errorf("paycom: %w", failure.FromHTTP(method, u, resp.StatusCode, resp.Header, snippet(data)))
+	haveEnv := json.Unmarshal(a.Body, &env) == nil
+	if !a.OK() {
+		err := c.http.StatusError(method, path, a)
 		if !haveEnv {
-			return resp.StatusCode, nil, err
+			return a.Status, nil, err
 		}
-		return resp.StatusCode, &env, err
-	}
-	if readErr != nil {
-		return 0, nil, failure.Transient(fmt.Errorf("paycom: %s %s: reading the reply: %w", method, u, readErr), 0)
+		return a.Status, &env, err
 	}
 	if !haveEnv {
-		return 0, nil, failure.Permanent(fmt.Errorf("paycom: %s %s: HTTP %d with an unreadable reply: %s", method, u, resp.StatusCode, snippet(data)))
+		return 0, nil, failure.Permanent(fmt.Errorf("paycom: %s %s: HTTP %d with an unreadable reply: %s", method, path, a.Status, jsonhttp.Snippet(a.Body)))
 	}
-	return resp.StatusCode, &env, nil
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > errSnippet {
-		s = s[:errSnippet] + "…"
-	}
-	return s
+	return a.Status, &env, nil
 }
 
 // flexInt is an int64 that Paycom may write as a number or as a string of digits; it is

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 	"maps"
 	"net/http"
 	"sync"
@@ -188,7 +189,7 @@ func New(cfg Config) (*Registry, error) {
 	mux.HandleFunc("GET /assets/{id}", r.getAsset)
 	mux.HandleFunc("DELETE /assets/{id}", r.deleteAsset)
 	mux.HandleFunc("GET /admin/applied", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, r.Record())
+		jsonapi.WriteJSON(w, http.StatusOK, r.Record())
 	})
 	mux.Handle(fault.AdminPrefix, r.faults.AdminHandler())
 	r.handler = r.faults.Wrap(mux)
@@ -254,22 +255,22 @@ func (r *Registry) putAssets(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.rec.Calls++
 	r.mu.Unlock()
-	locationID, ok := pathID(w, req, "locationId")
+	locationID, ok := jsonapi.PathID(w, req, "locationId")
 	if !ok {
 		return
 	}
 	var body struct {
 		Assets []json.RawMessage `json:"assets"`
 	}
-	if !decode(w, req, &body) {
+	if !jsonapi.Decode(w, req, maxBody, &body) {
 		return
 	}
 	switch n := len(body.Assets); {
 	case n == 0:
-		writeError(w, http.StatusBadRequest, "no assets")
+		jsonapi.WriteError(w, http.StatusBadRequest, "no assets")
 		return
 	case n > r.cfg.MaxAssetsPerCall:
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d assets: at most %d per call", n, r.cfg.MaxAssetsPerCall))
+		jsonapi.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d assets: at most %d per call", n, r.cfg.MaxAssetsPerCall))
 		return
 	}
 	r.mu.Lock()
@@ -285,7 +286,7 @@ func (r *Registry) putAssets(w http.ResponseWriter, req *http.Request) {
 		}
 		results[i] = r.putAssetLocked(locationID, a)
 	}
-	writeJSON(w, http.StatusOK, struct {
+	jsonapi.WriteJSON(w, http.StatusOK, struct {
 		Results []Result `json:"results"`
 	}{results})
 }
@@ -348,12 +349,12 @@ func validateAsset(locationID int64, a Asset) error {
 }
 
 func (r *Registry) putLocation(w http.ResponseWriter, req *http.Request) {
-	id, ok := pathID(w, req, "id")
+	id, ok := jsonapi.PathID(w, req, "id")
 	if !ok {
 		return
 	}
 	var l Location
-	if !decode(w, req, &l) {
+	if !jsonapi.Decode(w, req, maxBody, &l) {
 		return
 	}
 	r.mu.Lock()
@@ -361,7 +362,7 @@ func (r *Registry) putLocation(w http.ResponseWriter, req *http.Request) {
 	res := Result{ID: l.ID, EventID: l.EventID}
 	if err := validateLocation(id, l); err != nil {
 		r.rec.Rejected++
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		jsonapi.WriteError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
 	key := writeKey{OpPutLocation, l.ID, l.EventID}
@@ -382,7 +383,7 @@ func (r *Registry) putLocation(w http.ResponseWriter, req *http.Request) {
 		r.rec.Applied = append(r.rec.Applied, Applied{Op: OpPutLocation, ID: l.ID, EventID: l.EventID, Updated: l.Updated})
 		res.Status = OutcomeApplied
 	}
-	writeJSON(w, http.StatusOK, res)
+	jsonapi.WriteJSON(w, http.StatusOK, res)
 }
 
 func validateLocation(id int64, l Location) error {
@@ -402,39 +403,39 @@ func validateLocation(id int64, l Location) error {
 }
 
 func (r *Registry) getLocation(w http.ResponseWriter, req *http.Request) {
-	id, ok := pathID(w, req, "id")
+	id, ok := jsonapi.PathID(w, req, "id")
 	if !ok {
 		return
 	}
 	l, ok := r.Location(id)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("location %d not found", id))
+		jsonapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("location %d not found", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, l)
+	jsonapi.WriteJSON(w, http.StatusOK, l)
 }
 
 func (r *Registry) getAsset(w http.ResponseWriter, req *http.Request) {
-	id, ok := pathID(w, req, "id")
+	id, ok := jsonapi.PathID(w, req, "id")
 	if !ok {
 		return
 	}
 	a, ok := r.Asset(id)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("asset %d not found", id))
+		jsonapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("asset %d not found", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	jsonapi.WriteJSON(w, http.StatusOK, a)
 }
 
 func (r *Registry) deleteAsset(w http.ResponseWriter, req *http.Request) {
-	id, ok := pathID(w, req, "id")
+	id, ok := jsonapi.PathID(w, req, "id")
 	if !ok {
 		return
 	}
 	eventID := req.URL.Query().Get("eventId")
 	if eventID == "" {
-		writeError(w, http.StatusBadRequest, "eventId query parameter is required")
+		jsonapi.WriteError(w, http.StatusBadRequest, "eventId query parameter is required")
 		return
 	}
 	r.mu.Lock()
@@ -447,7 +448,7 @@ func (r *Registry) deleteAsset(w http.ResponseWriter, req *http.Request) {
 	}
 	a, ok := r.assets[id]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("asset %d not found", id))
+		jsonapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("asset %d not found", id))
 		return
 	}
 	delete(r.assets, id)

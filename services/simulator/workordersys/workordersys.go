@@ -24,6 +24,7 @@ package workordersys
 import (
 	"errors"
 	"fmt"
+	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 	"net/http"
 	"slices"
 	"sync"
@@ -146,7 +147,7 @@ func New(cfg Config) (*System, error) {
 	mux.HandleFunc("DELETE /work-orders/{id}", s.delete)
 	mux.HandleFunc("GET /work-orders/{id}", s.get)
 	mux.HandleFunc("GET /admin/applied", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.Record())
+		jsonapi.WriteJSON(w, http.StatusOK, s.Record())
 	})
 	mux.Handle(fault.AdminPrefix, s.faults.AdminHandler())
 	s.handler = s.faults.Wrap(mux)
@@ -219,12 +220,12 @@ func (s *System) upsert(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.rec.Calls++
 	s.mu.Unlock()
-	id, ok := pathID(w, r, "id")
+	id, ok := jsonapi.PathID(w, r, "id")
 	if !ok {
 		return
 	}
 	var wo WorkOrder
-	if !decode(w, r, &wo) {
+	if !jsonapi.Decode(w, r, maxBody, &wo) {
 		s.mu.Lock()
 		s.rec.Rejected++
 		s.mu.Unlock()
@@ -234,14 +235,14 @@ func (s *System) upsert(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if err := s.validate(id, wo); err != nil {
 		s.rec.Rejected++
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		jsonapi.WriteError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
 	key := writeKey{OpUpsert, wo.ID, wo.EventID}
 	if s.seen[key] {
 		s.rec.Duplicates++
 		w.Header().Set(ReplayHeader, "true")
-		writeJSON(w, http.StatusOK, s.orders[wo.ID])
+		jsonapi.WriteJSON(w, http.StatusOK, s.orders[wo.ID])
 		return
 	}
 	if old, ok := s.orders[wo.ID]; ok && wo.Updated < old.Updated {
@@ -253,7 +254,7 @@ func (s *System) upsert(w http.ResponseWriter, r *http.Request) {
 	delete(s.deleted, wo.ID)
 	s.seen[key] = true
 	s.rec.Applied = append(s.rec.Applied, Applied{Op: OpUpsert, ID: wo.ID, EventID: wo.EventID, Status: wo.Status, Updated: wo.Updated})
-	writeJSON(w, http.StatusOK, wo)
+	jsonapi.WriteJSON(w, http.StatusOK, wo)
 }
 
 func (s *System) validate(id int64, wo WorkOrder) error {
@@ -280,13 +281,13 @@ func (s *System) delete(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.rec.Calls++
 	s.mu.Unlock()
-	id, ok := pathID(w, r, "id")
+	id, ok := jsonapi.PathID(w, r, "id")
 	if !ok {
 		return
 	}
 	eventID := r.URL.Query().Get("eventId")
 	if eventID == "" {
-		writeError(w, http.StatusBadRequest, "eventId query parameter is required")
+		jsonapi.WriteError(w, http.StatusBadRequest, "eventId query parameter is required")
 		return
 	}
 	s.mu.Lock()
@@ -310,7 +311,7 @@ func (s *System) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *System) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "id")
+	id, ok := jsonapi.PathID(w, r, "id")
 	if !ok {
 		return
 	}
@@ -321,14 +322,14 @@ func (s *System) get(w http.ResponseWriter, r *http.Request) {
 		s.writeAbsent(w, id)
 		return
 	}
-	writeJSON(w, http.StatusOK, wo)
+	jsonapi.WriteJSON(w, http.StatusOK, wo)
 }
 
 // writeAbsent answers for a work order the system does not hold; s.mu is held.
 func (s *System) writeAbsent(w http.ResponseWriter, id int64) {
 	if _, gone := s.deleted[id]; gone && s.cfg.GoneAfterDelete {
-		writeError(w, http.StatusGone, fmt.Sprintf("work order %d was deleted", id))
+		jsonapi.WriteError(w, http.StatusGone, fmt.Sprintf("work order %d was deleted", id))
 		return
 	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("work order %d not found", id))
+	jsonapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("work order %d not found", id))
 }

@@ -9,23 +9,17 @@
 package wosystem
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/jsonhttp"
 )
 
 // DefaultTimeout bounds each request whose context has no deadline.
-const DefaultTimeout = 10 * time.Second
+const DefaultTimeout = jsonhttp.DefaultTimeout
 
 // WorkOrder is a work order as the system takes it. EventID is the event that produced
 // this version; Updated (Unix seconds) orders versions, and the system does not: a caller
@@ -46,7 +40,7 @@ type WorkOrder struct {
 
 // Config configures New.
 type Config struct {
-	// BaseURL is the system's root, e.g. "https://workorders.example.com". Required.
+	// BaseURL is the system's root. Required.
 	BaseURL string
 	// HTTPClient sends the requests. Default http.DefaultClient.
 	HTTPClient *http.Client
@@ -54,44 +48,31 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// Validate reports a setting New would reject.
-func (c Config) Validate() error {
-	var errs []error
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("wosystem: BaseURL %q: want an http(s) URL", c.BaseURL))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("wosystem: Timeout %v: must not be negative", c.Timeout))
-	}
-	return errors.Join(errs...)
+func (c Config) jsonhttp() jsonhttp.Config {
+	return jsonhttp.Config{Name: "wosystem", BaseURL: c.BaseURL, HTTPClient: c.HTTPClient, Timeout: c.Timeout}
 }
 
-// Client talks to the work-order system. It is safe for concurrent use.
+// Validate reports a setting New would reject.
+func (c Config) Validate() error { return c.jsonhttp().Validate() }
+
+// Client talks to the system. It is safe for concurrent use.
 type Client struct {
-	base    string
-	http    *http.Client
-	timeout time.Duration
+	http *jsonhttp.Client
 }
 
 // New returns a client of the system at cfg.BaseURL.
 func New(cfg Config) (*Client, error) {
-	if err := cfg.Validate(); err != nil {
+	h, err := jsonhttp.New(cfg.jsonhttp())
+	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: strings.TrimRight(cfg.BaseURL, "/"), http: cfg.HTTPClient, timeout: cfg.Timeout}
-	if c.http == nil {
-		c.http = http.DefaultClient
-	}
-	if c.timeout == 0 {
-		c.timeout = DefaultTimeout
-	}
-	return c, nil
+	return &Client{http: h}, nil
 }
 
 // Upsert creates or replaces work order wo.ID. An invalid work order is a permanent
 // error with failure.StatusOf 422.
 func (c *Client) Upsert(ctx context.Context, wo WorkOrder) error {
-	return c.do(ctx, http.MethodPut, "/work-orders/"+strconv.FormatInt(wo.ID, 10), wo)
+	return c.http.Do(ctx, http.MethodPut, "/work-orders/"+strconv.FormatInt(wo.ID, 10), wo, nil)
 }
 
 // Delete deletes work order id on behalf of event eventID. Deleting it again with the same
@@ -99,55 +80,8 @@ func (c *Client) Upsert(ctx context.Context, wo WorkOrder) error {
 // failure.StatusOf 404, or 410 if the system remembers deleting it; a caller may take
 // either as already deleted.
 func (c *Client) Delete(ctx context.Context, id int64, eventID string) error {
-	return c.do(ctx, http.MethodDelete, "/work-orders/"+strconv.FormatInt(id, 10)+"?eventId="+url.QueryEscape(eventID), nil)
+	return c.http.Do(ctx, http.MethodDelete, "/work-orders/"+strconv.FormatInt(id, 10)+"?eventId="+url.QueryEscape(eventID), nil, nil)
 }
 
 // errSnippet is how much of an error reply goes into the error.
 const errSnippet = 512
-
-// do sends body (if not nil) as JSON; a 2xx reply is success and its body is not read.
-func (c *Client) do(ctx context.Context, method, path string, body any) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	u := c.base + path
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return failure.Permanent(fmt.Errorf("wosystem: %s %s: %w", method, u, err))
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return failure.Permanent(fmt.Errorf("wosystem: %w", err))
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return failure.Transient(fmt.Errorf("wosystem: %w", err), 0)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		// Drain a little so the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil
-	}
-	// The status classifies the answer; the body only helps the operator.
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, errSnippet+1))
-	return fmt.Errorf("wosystem: %w", failure.FromHTTP(method, u, resp.StatusCode, resp.Header, snippet(data)))
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > errSnippet {
-		s = s[:errSnippet] + "…"
-	}
-	return s
-}
