@@ -41,6 +41,10 @@ type Ledger struct {
 // seqsKey holds the applied EVENTS sequences, for the EVENTS stream created at a time.
 const seqsKey = "applied-seqs"
 
+// maxStoredIntervals bounds the stored record (~100 KiB); dead letters and skipped events
+// leave holes, and a consumer with very many keeps only its most recent intervals.
+const maxStoredIntervals = 4096
+
 type appliedSeqs struct {
 	StreamCreated time.Time   `json:"stream_created"`
 	Intervals     [][2]uint64 `json:"intervals"`
@@ -114,7 +118,11 @@ func (l *Ledger) flushSequences(ctx context.Context) {
 			return
 		}
 		l.seqs.mu.Lock()
-		value, _ := json.Marshal(appliedSeqs{StreamCreated: l.epoch, Intervals: l.seqs.ivs})
+		ivs := l.seqs.ivs
+		if len(ivs) > maxStoredIntervals { // keep the record small: older holes cost lookups, not correctness
+			ivs = ivs[len(ivs)-maxStoredIntervals:]
+		}
+		value, _ := json.Marshal(appliedSeqs{StreamCreated: l.epoch, Intervals: ivs})
 		l.seqs.mu.Unlock()
 		if rev == 0 {
 			_, err = l.kv.Create(ctx, seqsKey, value)
