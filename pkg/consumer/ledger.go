@@ -123,6 +123,9 @@ func (l *Ledger) flushSequences(ctx context.Context) {
 			ivs = ivs[len(ivs)-maxStoredIntervals:]
 		}
 		value, _ := json.Marshal(appliedSeqs{StreamCreated: l.epoch, Intervals: ivs})
+		if len(l.seqs.ivs) > 4*maxStoredIntervals { // and memory bounded too
+			l.seqs.ivs = append([][2]uint64(nil), ivs...)
+		}
 		l.seqs.mu.Unlock()
 		if rev == 0 {
 			_, err = l.kv.Create(ctx, seqsKey, value)
