@@ -359,34 +359,67 @@ func TestConsumerKilledMidBatchLosesNothing(t *testing.T) {
 }
 
 func TestMaxDeliveriesAdvisoryDeadLetters(t *testing.T) {
-	h := newHarness(t)
-	dl := consumer.NewDeadLetters(h.js, "stuck", 2, nil, zerologNop())
-	sub, err := dl.WatchMaxDeliveries(h.nc, "EVENTS")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		// kept: an ADVISORIES stream keeps the advisory, and the watcher starts only after
+		// it was emitted, as when every replica was down at that moment.
+		kept bool
+	}{
+		{name: "watcher subscribed", kept: false},
+		{name: "advisory kept while no watcher ran", kept: true},
 	}
-	defer sub.Unsubscribe()
-	c, err := h.js.CreateOrUpdateConsumer(context.Background(), "EVENTS", jetstream.ConsumerConfig{
-		Durable: "stuck", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 100 * time.Millisecond, MaxDeliver: 2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.publish("e", 1, "updated", t0, "")
-	// A consumer that takes the message and never answers, twice; the third pull makes
-	// the server notice that MaxDeliver is reached.
-	for range 3 {
-		b, err := c.Fetch(1, jetstream.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range b.Messages() {
-		}
-	}
-	natstest.Eventually(t, 5*time.Second, "advisory dead-lettered the message", func() bool { return len(h.dlq()) == 1 })
-	d := h.dlq()[0]
-	if d.Header.Get(consumer.HeaderDLQClass) != consumer.ClassExhausted || d.Header.Get(consumer.HeaderDLQSequence) != "1" || d.Subject != "dlq.stuck.t.asset.1.updated" {
-		t.Fatalf("dead letter %s %v", d.Subject, d.Header)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			ctx := context.Background()
+			dl := consumer.NewDeadLetters(h.js, "stuck", 2, nil, zerologNop())
+			if tt.kept {
+				if _, err := h.js.CreateStream(ctx, jetstream.StreamConfig{Name: consumer.AdvisoryStream,
+					Subjects: []string{"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"}}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				stop, err := dl.WatchMaxDeliveries(ctx, h.js, "EVENTS")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stop()
+			}
+			c, err := h.js.CreateOrUpdateConsumer(ctx, "EVENTS", jetstream.ConsumerConfig{
+				Durable: "stuck", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 100 * time.Millisecond, MaxDeliver: 2,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.publish("e", 1, "updated", t0, "")
+			// A consumer that takes the message and never answers, twice; the third pull
+			// makes the server notice that MaxDeliver is reached.
+			for range 3 {
+				b, err := c.Fetch(1, jetstream.FetchMaxWait(500*time.Millisecond))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range b.Messages() {
+				}
+			}
+			if tt.kept {
+				natstest.Eventually(t, 5*time.Second, "advisory kept", func() bool {
+					s, _ := h.js.Stream(ctx, consumer.AdvisoryStream)
+					info, err := s.Info(ctx)
+					return err == nil && info.State.Msgs == 1
+				})
+				stop, err := dl.WatchMaxDeliveries(ctx, h.js, "EVENTS")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stop()
+			}
+			natstest.Eventually(t, 5*time.Second, "advisory dead-lettered the message", func() bool { return len(h.dlq()) == 1 })
+			d := h.dlq()[0]
+			if d.Header.Get(consumer.HeaderDLQClass) != consumer.ClassExhausted || d.Header.Get(consumer.HeaderDLQSequence) != "1" || d.Subject != "dlq.stuck.t.asset.1.updated" {
+				t.Fatalf("dead letter %s %v", d.Subject, d.Header)
+			}
+		})
 	}
 }
 

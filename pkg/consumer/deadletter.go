@@ -184,40 +184,81 @@ type maxDeliveriesAdvisory struct {
 	Deliveries uint64 `json:"deliveries"`
 }
 
+// AdvisoryStream keeps JetStream's MAX_DELIVERIES advisories (streams/ADVISORIES.json).
+const AdvisoryStream = "ADVISORIES"
+
 // WatchMaxDeliveries dead-letters messages that reached MaxDeliver without a verdict from
 // the consumer — its process died or stalled past AckWait on the last delivery — from
-// JetStream's MAX_DELIVERIES advisories, so that no message falls between EVENTS and DLQ.
-// It returns the subscription; unsubscribe to stop.
-func (d *DeadLetters) WatchMaxDeliveries(nc *nats.Conn, stream string) (*nats.Subscription, error) {
+// JetStream's MAX_DELIVERIES advisories, so that no message falls between stream and DLQ.
+// When the ADVISORIES stream exists the advisories are read from it through a durable
+// consumer shared by the replicas, so one that arrived while no replica was running is
+// still handled; otherwise they are subscribed to directly. Call stop to stop watching.
+func (d *DeadLetters) WatchMaxDeliveries(ctx context.Context, js jetstream.JetStream, stream string) (stop func(), err error) {
 	subj := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", stream, d.consumer)
-	return nc.Subscribe(subj, func(m *nats.Msg) {
-		var a maxDeliveriesAdvisory
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			d.log.Error().Err(err).Msg("max deliveries advisory")
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s, err := d.js.Stream(ctx, a.Stream)
+	if _, err := js.Stream(ctx, AdvisoryStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		sub, err := js.Conn().Subscribe(subj, func(m *nats.Msg) {
+			if err := d.deadLetterAdvised(js, m.Data); err != nil {
+				d.log.Error().Err(err).Msg("max deliveries advisory")
+			}
+		})
 		if err != nil {
-			d.log.Error().Err(err).Uint64("seq", a.StreamSeq).Msg("max deliveries: stream")
-			return
+			return nil, err
 		}
-		raw, err := s.GetMsg(ctx, a.StreamSeq)
-		if err != nil {
-			d.log.Error().Err(err).Uint64("seq", a.StreamSeq).Msg("max deliveries: message gone")
-			return
-		}
-		var ce event.CloudEvent
-		_ = json.Unmarshal(raw.Data, &ce)
-		first := time.Time{}
-		if d.ledger != nil && ce.ID != "" {
-			first, _ = d.ledger.FirstFailure(ctx, ce.ID, time.Now())
-		}
-		cause := fmt.Errorf("reached MaxDeliver (%d deliveries) without being acknowledged: the consumer crashed or stalled past AckWait", a.Deliveries)
-		o := Original{Subject: raw.Subject, Header: raw.Header, Data: raw.Data, Stream: a.Stream, Sequence: a.StreamSeq, Attempts: a.Deliveries, EventID: ce.ID}
-		if err := d.Publish(ctx, o, ClassExhausted, cause, first); err != nil {
-			d.log.Error().Err(err).Uint64("seq", a.StreamSeq).Msg("max deliveries: dead letter")
-		}
+		return func() { _ = sub.Unsubscribe() }, nil
+	} else if err != nil {
+		return nil, err
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, AdvisoryStream, jetstream.ConsumerConfig{
+		Durable:       "max-deliveries-" + stream + "-" + d.consumer,
+		Description:   "dead-letters what " + d.consumer + " never gave a verdict on",
+		FilterSubject: subj,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
 	})
+	if err != nil {
+		return nil, err
+	}
+	cc, err := c.Consume(func(m jetstream.Msg) {
+		if err := d.deadLetterAdvised(js, m.Data()); err != nil {
+			d.log.Error().Err(err).Msg("max deliveries advisory")
+			_ = m.NakWithDelay(5 * time.Second)
+			return
+		}
+		_ = m.Ack()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cc.Stop, nil
+}
+
+// deadLetterAdvised dead-letters the message a MAX_DELIVERIES advisory names. A message
+// already gone from its stream (aged out, or acknowledged after all) is not an error.
+func (d *DeadLetters) deadLetterAdvised(js jetstream.JetStream, data []byte) error {
+	var a maxDeliveriesAdvisory
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil // not an advisory we can act on; nothing to retry
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, a.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", a.Stream, err)
+	}
+	raw, err := s.GetMsg(ctx, a.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var ce event.CloudEvent
+	_ = json.Unmarshal(raw.Data, &ce)
+	first := time.Time{}
+	if d.ledger != nil && ce.ID != "" {
+		first, _ = d.ledger.FirstFailure(ctx, ce.ID, time.Now())
+	}
+	cause := fmt.Errorf("reached MaxDeliver (%d deliveries) without being acknowledged: the consumer crashed or stalled past AckWait", a.Deliveries)
+	o := Original{Subject: raw.Subject, Header: raw.Header, Data: raw.Data, Stream: a.Stream, Sequence: a.StreamSeq, Attempts: a.Deliveries, EventID: ce.ID}
+	return d.Publish(ctx, o, ClassExhausted, cause, first)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -31,10 +30,10 @@ type Pipeline struct {
 	*Consumer
 	// Replays consumes this consumer's re-deliveries from the REPLAY stream through the
 	// same handler.
-	Replays     *Consumer
-	Ledger      *Ledger
-	DeadLetters *DeadLetters
-	advisories  *nats.Subscription
+	Replays      *Consumer
+	Ledger       *Ledger
+	DeadLetters  *DeadLetters
+	stopWatching func()
 }
 
 // NewPipeline opens the ledger of cfg.Name, creates or updates the durable consumer, and
@@ -83,17 +82,17 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		return nil, err
 	}
 	replays.lazy = true
-	sub, err := dl.WatchMaxDeliveries(js.Conn(), cfg.Stream)
+	stopWatching, err := dl.WatchMaxDeliveries(ctx, js, cfg.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("watch max deliveries: %w", err)
 	}
-	return &Pipeline{Consumer: c, Replays: replays, Ledger: ledger, DeadLetters: dl, advisories: sub}, nil
+	return &Pipeline{Consumer: c, Replays: replays, Ledger: ledger, DeadLetters: dl, stopWatching: stopWatching}, nil
 }
 
 // Run consumes EVENTS and this consumer's re-deliveries until ctx ends (see Consumer.Run),
 // then stops watching advisories.
 func (p *Pipeline) Run(ctx context.Context) error {
-	defer p.advisories.Unsubscribe()
+	defer p.stopWatching()
 	errs := make(chan error, 1)
 	go func() { errs <- p.Replays.Run(ctx) }()
 	err := p.Consumer.Run(ctx)
