@@ -100,7 +100,7 @@ func (e *pipelineEnv) replaySettled() bool {
 			return false
 		}
 		info, err := c.Info(context.Background())
-		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
+		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 || info.Delivered.Consumer != info.AckFloor.Consumer {
 			return false
 		}
 	}
