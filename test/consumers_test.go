@@ -130,22 +130,22 @@ func (e *pipelineEnv) checkConverged(onlyAssets ...bool) {
 	}
 }
 
-// explainClockEvent logs what the account and EVENTS know of a clock event.
+// explainClockEvent logs what the account, EVENTS and payroll know of a clock event.
 func (e *pipelineEnv) explainClockEvent(id int64) {
+	ctx := context.Background()
 	ce, _ := e.Stack.Account.ClockEvent(id)
 	e.t.Logf("clock event %d in ServiceTrade: %+v", id, ce)
-	s, _ := e.JS.Stream(context.Background(), "EVENTS")
-	oc, err := s.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.*.time_entry." + strconv.FormatInt(id, 10) + ".>"}})
-	if err != nil {
-		return
-	}
-	for {
-		m, err := oc.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
-		if err != nil {
-			return
+	s, _ := e.JS.Stream(ctx, "EVENTS")
+	_ = consumer.ReadOrdered(ctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.*.time_entry." + strconv.FormatInt(id, 10) + ".>"}},
+		func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+			e.t.Logf("  EVENTS seq %d %s: %s", meta.Sequence.Stream, m.Subject(), m.Data())
+			return true, nil
+		})
+	code := e.Stack.EECodes[ce.UserID]
+	for _, p := range e.Stack.Payroll.Applied() {
+		if p.EECode == code {
+			e.t.Logf("  payroll holds %s %s at %d (punch %d)", p.EECode, p.PunchType, p.PunchTime, p.PunchID)
 		}
-		md, _ := m.Metadata()
-		e.t.Logf("  EVENTS seq %d %s: %s", md.Sequence.Stream, m.Subject(), m.Data())
 	}
 }
 
@@ -159,7 +159,7 @@ func (e *pipelineEnv) reconcile() payroll.Report {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := payroll.Reconcile(context.Background(), src, pay, e.Employees, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	r, err := payroll.Reconcile(context.Background(), src, pay, e.Employees, e.HistoryEnd(), time.Now().Add(time.Hour))
 	if err != nil {
 		e.t.Fatal(err)
 	}

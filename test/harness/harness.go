@@ -79,6 +79,11 @@ func (e *Env) start(ctx context.Context, sc simulator.StackConfig) error {
 		return err
 	}
 	e.Hook = e.serve(gw) + "/hooks/" + Tenant + "/servicetrade/tok"
+	if sc.Account.Start.IsZero() {
+		// The account is created with a history that predates fieldstream (never sent as
+		// webhooks); a minute back keeps it apart from what the tests send. See HistoryEnd.
+		sc.Account.Start = time.Now().Add(-time.Minute).Truncate(time.Second)
+	}
 	if e.Stack, err = simulator.NewStack(sc); err != nil {
 		return err
 	}
@@ -166,6 +171,13 @@ func (e *Env) Send(ctx context.Context, n, per int) error {
 		}
 	}
 	return nil
+}
+
+// HistoryEnd is when the simulated account's history ends: what it holds from before was
+// never announced by webhooks (as for a real account that predates the integration), so a
+// reconciliation that should balance starts here.
+func (e *Env) HistoryEnd() time.Time {
+	return e.Stack.Config.Account.Start.Add(time.Second)
 }
 
 // Pending returns what consumer name has not settled: messages not yet delivered, messages
