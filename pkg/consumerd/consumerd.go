@@ -101,13 +101,8 @@ func Main(ctx context.Context, s Service, fs *flag.FlagSet, f *Flags, args []str
 func Pipeline(ctx context.Context, js jetstream.JetStream, s Service, cc consumer.Config, st servicetrade.Config, opts consumer.PipelineOptions, log zerolog.Logger) (*consumer.Pipeline, error) {
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	bucket, err := servicetrade.OpenTokenBucket(setup, js)
-	if err != nil {
-		return nil, err
-	}
-	st.Tokens = servicetrade.NewKVTokenStore(bucket, "servicetrade-"+st.ClientID)
 	st.Logger = log
-	client, err := servicetrade.New(st)
+	client, err := servicetrade.NewShared(setup, js, st)
 	if err != nil {
 		return nil, err
 	}

@@ -105,3 +105,15 @@ func (s *kvTokenStore) setRevision(r uint64) {
 	defer s.mu.Unlock()
 	s.revision = r
 }
+
+// NewShared returns a client whose token lives in the token bucket (created if needed)
+// under "servicetrade-<client id>", so that every process using the same credentials —
+// consumer replicas, the poller, the reconciliation command — shares one token.
+func NewShared(ctx context.Context, js jetstream.JetStream, cfg Config) (*Client, error) {
+	bucket, err := OpenTokenBucket(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Tokens = NewKVTokenStore(bucket, "servicetrade-"+cfg.ClientID)
+	return New(cfg)
+}

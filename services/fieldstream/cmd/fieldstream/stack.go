@@ -75,12 +75,8 @@ func mapEmployees(ctx context.Context, js jetstream.JetStream, stack *simulator.
 // addPoller runs the polling backstop for tenant demo against the simulated API as an actor
 // of g: on a schedule, and on request (fieldstream.poller.demo.run).
 func addPoller(ctx context.Context, g *run.Group, js jetstream.JetStream, stack *simulator.Stack, urls map[string]string, every time.Duration, log zerolog.Logger) error {
-	bucket, err := servicetrade.OpenTokenBucket(ctx, js)
-	if err != nil {
-		return err
-	}
-	src, err := servicetrade.New(servicetrade.Config{BaseURL: urls["servicetrade"] + "/api", ClientID: stack.Config.ClientID,
-		ClientSecret: stack.Config.ClientSecret, Tokens: servicetrade.NewKVTokenStore(bucket, "servicetrade-"+stack.Config.ClientID), Logger: log})
+	src, err := servicetrade.NewShared(ctx, js, servicetrade.Config{BaseURL: urls["servicetrade"] + "/api", ClientID: stack.Config.ClientID,
+		ClientSecret: stack.Config.ClientSecret, Logger: log})
 	if err != nil {
 		return err
 	}

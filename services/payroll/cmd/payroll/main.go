@@ -84,12 +84,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	bucket, err := servicetrade.OpenTokenBucket(ctx, js)
-	if err != nil {
-		return err
-	}
-	st.Tokens = servicetrade.NewKVTokenStore(bucket, "servicetrade-"+st.ClientID)
-	src, err := servicetrade.New(st)
+	src, err := servicetrade.NewShared(ctx, js, st)
 	if err != nil {
 		return err
 	}

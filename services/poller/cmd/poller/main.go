@@ -101,13 +101,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	bucket, err := servicetrade.OpenTokenBucket(setup, js)
-	if err != nil {
-		return err
-	}
-	st.Tokens = servicetrade.NewKVTokenStore(bucket, "servicetrade-"+st.ClientID)
 	st.Logger = log
-	src, err := servicetrade.New(st)
+	src, err := servicetrade.NewShared(setup, js, st)
 	if err != nil {
 		return err
 	}
