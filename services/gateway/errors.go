@@ -6,8 +6,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/fieldstream/fieldstream/pkg/failure"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
 )
 
@@ -21,15 +21,6 @@ var (
 	errMissingTenantKey = errors.New("tenant is not configured for Standard Webhooks")
 	errBodyRead         = errors.New("could not read the request body")
 )
-
-// retryAfter attaches the Retry-After an answer should carry to an error.
-type retryAfter struct {
-	err   error
-	after time.Duration
-}
-
-func (e *retryAfter) Error() string { return e.err.Error() }
-func (e *retryAfter) Unwrap() error { return e.err }
 
 // answers maps each error class to its HTTP status and the code in the JSON error body.
 // It is the only place where errors become statuses. Order matters: first match wins.
@@ -72,9 +63,8 @@ func writeError(w http.ResponseWriter, err error) string {
 	if status == http.StatusInternalServerError {
 		msg = "internal error"
 	}
-	var ra *retryAfter
-	if errors.As(err, &ra) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.after.Seconds()))))
+	if after := failure.RetryAfterOf(err); after > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
 	}
 	writeJSON(w, status, errorBody{Error: msg, Code: code})
 	return code

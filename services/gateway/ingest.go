@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
+	"github.com/fieldstream/fieldstream/pkg/failure"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
 )
@@ -157,7 +158,7 @@ func (g *Gateway) ingestStandard(ctx context.Context, t *tenant.Tenant, r *http.
 
 func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time) error {
 	if wait, ok := g.limits.take(t, n, now); !ok {
-		return &retryAfter{err: fmt.Errorf("%w: %d events", errRateLimited, n), after: wait}
+		return failure.Transient(fmt.Errorf("%w: %d events", errRateLimited, n), wait)
 	}
 	return nil
 }
@@ -165,7 +166,7 @@ func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time) error {
 func (g *Gateway) publish(ctx context.Context, t *tenant.Tenant, source string, msgs []outgoing) (accepted, error) {
 	res, err := g.pub.publish(ctx, t.Name, source, msgs)
 	if err != nil {
-		return accepted{}, &retryAfter{err: err, after: g.cfg.RetryAfter}
+		return accepted{}, failure.Transient(err, g.cfg.RetryAfter)
 	}
 	return accepted{Events: len(msgs), publishResult: res}, nil
 }
