@@ -166,11 +166,6 @@ func (e *pipelineEnv) reconcile() payroll.Report {
 	return r
 }
 
-func setFaults(t *testing.T, in *fault.Injector, f fault.Faults) {
-	t.Helper()
-	in.Set(f)
-}
-
 // TestConsumersConvergeUnderFaults sends realistic ServiceTrade traffic through the
 // gateway while every outside system misbehaves — the ServiceTrade API fails a fifth of
 // its requests, the asset registry is down, the work-order system rate-limits, payroll
@@ -178,10 +173,10 @@ func setFaults(t *testing.T, in *fault.Injector, f fault.Faults) {
 // equal to ServiceTrade, with nothing dead-lettered and nothing applied out of order.
 func TestConsumersConvergeUnderFaults(t *testing.T) {
 	e := newPipelineEnv(t, simulator.StackConfig{Account: stsim.AccountConfig{Seed: 11, IDBase: 1<<53 + 1}})
-	setFaults(t, e.Stack.API.Faults(), fault.Faults{ErrorRate: 0.2, ErrorStatus: 503})
-	setFaults(t, e.Stack.Registry.Faults(), fault.Faults{Outage: true})
-	setFaults(t, e.Stack.WorkOrders.Faults(), fault.Faults{RatePerSecond: 20})
-	setFaults(t, e.Stack.Payroll.Faults(), fault.Faults{FailNext: 5, ErrorStatus: 502})
+	e.Stack.API.Faults().Set(fault.Faults{ErrorRate: 0.2, ErrorStatus: 503})
+	e.Stack.Registry.Faults().Set(fault.Faults{Outage: true})
+	e.Stack.WorkOrders.Faults().Set(fault.Faults{RatePerSecond: 20})
+	e.Stack.Payroll.Faults().Set(fault.Faults{FailNext: 5, ErrorStatus: 502})
 	e.start(consumer.Config{})
 	e.send(60)
 	natstest.Eventually(t, 20*time.Second, "registry outage felt", func() bool { return e.Stack.Registry.Faults().Stats().OutageHits > 0 })
