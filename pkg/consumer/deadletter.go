@@ -85,10 +85,10 @@ func originalOf(m *Message) Original {
 	}
 	if m.Replay != nil {
 		o.Stream = "EVENTS"
-		o.Header = nats.Header{}
-		for k, v := range m.Msg.Headers() {
-			if !strings.HasPrefix(k, "Fs-Replay-") && k != HeaderRedriveOf {
-				o.Header[k] = v
+		o.Header = CarriedHeader(m.Msg.Headers())
+		for k := range o.Header {
+			if strings.HasPrefix(k, "Fs-Replay-") || k == HeaderRedriveOf {
+				delete(o.Header, k)
 			}
 		}
 		// A new dead letter for a re-delivery: the dead letter it replaces (if any) is
@@ -106,12 +106,7 @@ func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cau
 	if first.IsZero() {
 		first = now
 	}
-	h := nats.Header{}
-	for k, v := range o.Header {
-		if k != jetstream.MsgIDHeader {
-			h[k] = v
-		}
-	}
+	h := CarriedHeader(o.Header)
 	msg := truncate(cause.Error(), 1024)
 	h.Set(HeaderDLQSubject, o.Subject)
 	h.Set(HeaderDLQStream, o.Stream)

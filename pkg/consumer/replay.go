@@ -1,8 +1,11 @@
 package consumer
 
 import (
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/nats-io/nats.go"
 )
 
 // ReplayPrefix is the first token of replay subjects: replay.<consumer>.<original subject>.
@@ -17,6 +20,22 @@ const (
 	HeaderReplayForce    = "Fs-Replay-Force"    // "true": apply even if the ledger has it
 	HeaderRedriveOf      = "Fs-Redrive-Of"      // the DLQ sequence of a redriven dead letter
 )
+
+// CarriedHeader returns the headers of a stored message that travel with it when it is
+// published again (a dead letter, a replay, a redrive): all of h but NATS's own "Nats-*"
+// headers. Those are instructions to the stream that stored it or facts about that
+// store — the message id, an atomic batch's id and commit mark (which another stream
+// would refuse), expected sequences, direct-get sequence and time — and must not be
+// repeated; the caller sets the message id the copy needs.
+func CarriedHeader(h nats.Header) nats.Header {
+	out := make(nats.Header, len(h)+4)
+	for k, v := range h {
+		if !strings.HasPrefix(k, "Nats-") {
+			out[k] = slices.Clone(v)
+		}
+	}
+	return out
+}
 
 // ReplaySubject is the subject that re-delivers an event on original to consumer only.
 func ReplaySubject(consumer, original string) string {

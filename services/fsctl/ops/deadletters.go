@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -152,17 +153,12 @@ func Redrive(ctx context.Context, js jetstream.JetStream, sel Selection, dryRun 
 		if d.Consumer == "" || d.Original == "" {
 			return letters[:i], fmt.Errorf("dead letter %d has no consumer or original subject", d.Sequence)
 		}
-		h := nats.Header{}
-		for k, v := range d.Header {
-			if len(k) < 7 || k[:7] != "Fs-Dlq-" {
-				h[k] = v
+		h := consumer.CarriedHeader(d.Header)
+		for k := range h {
+			if strings.HasPrefix(k, "Fs-Dlq-") {
+				delete(h, k)
 			}
 		}
-		h.Del("Nats-Msg-Id")
-		h.Del("Nats-Sequence")
-		h.Del("Nats-Stream")
-		h.Del("Nats-Subject")
-		h.Del("Nats-Time-Stamp")
 		h.Set(consumer.HeaderReplaySubject, d.Original)
 		h.Set(consumer.HeaderReplaySequence, strconv.FormatUint(d.OriginalSeq, 10))
 		h.Set(consumer.HeaderRedriveOf, strconv.FormatUint(d.Sequence, 10))

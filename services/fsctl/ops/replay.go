@@ -105,10 +105,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, spec ReplaySpec, dryRun
 				return err
 			}
 		}
-		h := nats.Header{}
-		for k, v := range m.Headers() {
-			h[k] = v
-		}
+		h := consumer.CarriedHeader(m.Headers())
 		if id := m.Headers().Get(jetstream.MsgIDHeader); id != "" {
 			h.Set(consumer.HeaderEventID, id) // lets the consumer's ledger skip it undecoded
 		}
