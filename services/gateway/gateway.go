@@ -43,6 +43,13 @@ type Config struct {
 	Burst         int
 	// RetryAfter is the Retry-After of a 503 (default 2 s).
 	RetryAfter time.Duration
+	// CommitMaxEvents is the most events group-committed as one atomic batch (default
+	// 500; the server allows 1000). 1 publishes every event on its own: use it when the
+	// stream does not allow atomic publish. A request with more events than this is
+	// published on its own, event by event.
+	CommitMaxEvents int
+	// CommitConcurrency is the most batches in flight at once (default 4).
+	CommitConcurrency int
 
 	Logger zerolog.Logger
 	// Now is the clock (default time.Now); tests set it.
@@ -71,6 +78,12 @@ func (c *Config) setDefaults() {
 	if c.RetryAfter == 0 {
 		c.RetryAfter = 2 * time.Second
 	}
+	if c.CommitMaxEvents == 0 {
+		c.CommitMaxEvents = 500
+	}
+	if c.CommitConcurrency == 0 {
+		c.CommitConcurrency = 4
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -83,7 +96,8 @@ func (c Config) Validate() error {
 		return errors.New("gateway: JetStream is required")
 	case c.Tenants == nil:
 		return errors.New("gateway: Tenants is required")
-	case c.MaxBodyBytes < 0, c.AnswerWithin < 0, c.Tolerance < 0, c.RatePerSecond < 0, c.Burst < 0, c.RetryAfter < 0:
+	case c.MaxBodyBytes < 0, c.AnswerWithin < 0, c.Tolerance < 0, c.RatePerSecond < 0, c.Burst < 0, c.RetryAfter < 0,
+		c.CommitMaxEvents < 0, c.CommitConcurrency < 0:
 		return errors.New("gateway: negative limit")
 	}
 	return nil
@@ -109,9 +123,10 @@ func New(cfg Config) (*Gateway, error) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
 	g := &Gateway{
-		cfg:      cfg,
-		mux:      http.NewServeMux(),
-		pub:      &publisher{js: cfg.JetStream, metrics: m},
+		cfg: cfg,
+		mux: http.NewServeMux(),
+		pub: &publisher{js: cfg.JetStream, metrics: m,
+			maxEvents: cfg.CommitMaxEvents, concurrency: cfg.CommitConcurrency},
 		limits:   newRateLimits(cfg.RatePerSecond, cfg.Burst),
 		metrics:  m,
 		registry: reg,

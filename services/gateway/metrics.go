@@ -14,6 +14,7 @@ type metrics struct {
 	events     *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
 	latency    prometheus.Histogram
+	batches    prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -35,8 +36,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "Time from the first publish of a request's events to the last acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fieldstream_gateway_commit_batch_events",
+			Help:    "Events per group commit: the events of concurrent requests published as one atomic batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
 	}
-	reg.MustRegister(m.requests, m.events, m.duplicates, m.latency,
+	reg.MustRegister(m.requests, m.events, m.duplicates, m.latency, m.batches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -52,6 +58,8 @@ func (m *metrics) published(tenant, source string, r publishResult, took time.Du
 	}
 	m.latency.Observe(took.Seconds())
 }
+
+func (m *metrics) batch(events int) { m.batches.Observe(float64(events)) }
 
 func (g *Gateway) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})

@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
 )
@@ -28,35 +31,192 @@ func newOutgoing(ce event.CloudEvent) (outgoing, error) {
 	return outgoing{subject: subj, dedupID: ce.ID, data: data}, nil
 }
 
+func (m outgoing) msg() *nats.Msg {
+	return &nats.Msg{
+		Subject: m.subject,
+		Data:    m.data,
+		Header:  nats.Header{jetstream.MsgIDHeader: []string{m.dedupID}, "Content-Type": []string{event.ContentType}},
+	}
+}
+
 // publishResult counts what JetStream did with a request's events.
 type publishResult struct {
 	Stored     int `json:"stored"`
 	Duplicates int `json:"duplicates"`
 }
 
+// publisher persists the events of requests. With group commit (CommitMaxEvents > 1) it
+// coalesces the events of concurrent requests into atomic JetStream batches: at most
+// CommitConcurrency batches are in flight, and the requests that arrive meanwhile form
+// the next one. A server that fsyncs before every acknowledgement (sync_interval: always)
+// then pays one fsync per batch instead of one per event, and a lone request still goes
+// out at once. An atomic batch is stored whole or not at all, so a request is answered
+// from its batch's single acknowledgement.
 type publisher struct {
-	js      jetstream.JetStream
-	metrics *metrics
+	js          jetstream.JetStream
+	metrics     *metrics
+	maxEvents   int // most events in one atomic batch; ≤ 1 publishes every event on its own
+	concurrency int // most batches in flight
+
+	mu      sync.Mutex
+	pending []*commitRequest
+	active  int // goroutines draining pending
 }
 
-// publish sends every message asynchronously, each with its dedup id as Nats-Msg-Id, and
-// waits for all acknowledgements until ctx ends. It returns an error matching
-// errNotPersisted unless every message was acknowledged; the messages that were stored
-// stay stored and the sender's retry, with the same ids, is deduplicated by JetStream.
+// commitRequest is one request's events waiting for a batch.
+type commitRequest struct {
+	ctx  context.Context
+	msgs []outgoing
+	done chan commitResult // buffered: the committer never blocks on a request that left
+}
+
+type commitResult struct {
+	res publishResult
+	err error
+	// alone asks the request to publish its events one by one: its batch was refused as a
+	// whole, e.g. because it held an event JetStream had already stored.
+	alone bool
+}
+
+// publish persists msgs, each with its dedup id as Nats-Msg-Id, and returns once every
+// one is acknowledged. It returns an error matching errNotPersisted unless every message
+// was acknowledged before ctx ended; the messages that were stored stay stored and the
+// sender's retry, with the same ids, is deduplicated by JetStream.
 func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []outgoing) (publishResult, error) {
-	var res publishResult
 	if !p.js.Conn().IsConnected() {
-		return res, notPersisted(fmt.Errorf("not connected to NATS"))
+		return publishResult{}, notPersisted(errors.New("not connected to NATS"))
 	}
 	start := time.Now()
+	res, err := p.persist(ctx, msgs)
+	if err != nil {
+		return res, err
+	}
+	p.metrics.published(tenant, source, res, time.Since(start))
+	return res, nil
+}
+
+func (p *publisher) persist(ctx context.Context, msgs []outgoing) (publishResult, error) {
+	if p.maxEvents <= 1 || len(msgs) > p.maxEvents {
+		return p.publishEach(ctx, msgs)
+	}
+	req := &commitRequest{ctx: ctx, msgs: msgs, done: make(chan commitResult, 1)}
+	p.enqueue(req)
+	select {
+	case r := <-req.done:
+		if r.alone {
+			return p.publishEach(ctx, msgs)
+		}
+		return r.res, r.err
+	case <-ctx.Done():
+		return publishResult{}, notPersisted(ctx.Err())
+	}
+}
+
+// enqueue adds req to the next batch and starts a committer if fewer than concurrency run.
+func (p *publisher) enqueue(req *commitRequest) {
+	p.mu.Lock()
+	p.pending = append(p.pending, req)
+	start := p.active < p.concurrency
+	if start {
+		p.active++
+	}
+	p.mu.Unlock()
+	if start {
+		go p.commitPending()
+	}
+}
+
+// commitPending commits batches of pending requests until none are left.
+func (p *publisher) commitPending() {
+	for {
+		p.mu.Lock()
+		batch := p.takeBatchLocked()
+		if len(batch) == 0 {
+			p.active--
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		p.commit(batch)
+	}
+}
+
+// takeBatchLocked removes the oldest pending requests whose events fit in one batch; the
+// first always fits, as persist sends larger requests on their own.
+func (p *publisher) takeBatchLocked() []*commitRequest {
+	n, events := 0, 0
+	for n < len(p.pending) && events+len(p.pending[n].msgs) <= p.maxEvents {
+		events += len(p.pending[n].msgs)
+		n++
+	}
+	batch := p.pending[:n:n]
+	p.pending = p.pending[n:]
+	if len(p.pending) == 0 {
+		p.pending = nil // let the old array go
+	}
+	return batch
+}
+
+// commit publishes the events of batch's requests that are still waiting as one atomic
+// batch and answers each request.
+func (p *publisher) commit(batch []*commitRequest) {
+	live := batch[:0]
+	var msgs []*nats.Msg
+	deadline := time.Now()
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			continue // answered 503 already; its sender retries
+		}
+		live = append(live, r)
+		for _, m := range r.msgs {
+			msgs = append(msgs, m.msg())
+		}
+		// The batch may take as long as its most patient request.
+		d, ok := r.ctx.Deadline()
+		if !ok {
+			d = time.Now().Add(4 * time.Second)
+		}
+		if d.After(deadline) {
+			deadline = d
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	p.metrics.batch(len(msgs))
+	if len(msgs) == 1 {
+		res, err := p.publishEach(ctx, live[0].msgs)
+		live[0].done <- commitResult{res: res, err: err}
+		return
+	}
+	// No flow control: the batch is small and the commit's answer says whether the server
+	// took it; waiting for the first message's ack would double the round trips.
+	_, err := jetstreamext.PublishMsgBatch(ctx, p.js, msgs, jetstreamext.BatchFlowControl{})
+	var apiErr *jetstream.APIError
+	for _, r := range live {
+		switch {
+		case err == nil:
+			r.done <- commitResult{res: publishResult{Stored: len(r.msgs)}}
+		case errors.As(err, &apiErr):
+			// The server refused the batch whole (a duplicate message id, too many batches
+			// in flight, atomic publish disabled, storage full, …): nothing of it is stored,
+			// and publishing each event alone says which were duplicates and which failed.
+			r.done <- commitResult{alone: true}
+		default:
+			r.done <- commitResult{err: notPersisted(err)}
+		}
+	}
+}
+
+// publishEach sends every message asynchronously and waits for all acknowledgements
+// until ctx ends.
+func (p *publisher) publishEach(ctx context.Context, msgs []outgoing) (publishResult, error) {
+	var res publishResult
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
-		msg := &nats.Msg{
-			Subject: m.subject,
-			Data:    m.data,
-			Header:  nats.Header{jetstream.MsgIDHeader: []string{m.dedupID}, "Content-Type": []string{event.ContentType}},
-		}
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(remaining(ctx)))
+		f, err := p.js.PublishMsgAsync(m.msg(), jetstream.WithStallWait(remaining(ctx)))
 		if err != nil {
 			return res, notPersisted(err)
 		}
@@ -76,7 +236,6 @@ func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []o
 			return res, notPersisted(ctx.Err())
 		}
 	}
-	p.metrics.published(tenant, source, res, time.Since(start))
 	return res, nil
 }
 

@@ -15,13 +15,15 @@ import (
 
 // StartNATSProcess runs the nats-server binary bin as its own process with JetStream on a
 // free loopback port and its store in dir, so that benchmarks measure it without sharing a
-// garbage collector with the load. It returns the client URL and a function that stops it.
-func StartNATSProcess(ctx context.Context, bin, dir string) (string, func(), error) {
+// garbage collector with the load. args are passed on (e.g. "-c", a configuration file;
+// the listen address and store directory given here win over the file's). It returns the
+// client URL and a function that stops it.
+func StartNATSProcess(ctx context.Context, bin, dir string, args ...string) (string, func(), error) {
 	port, err := FreePort()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir)
+	cmd := exec.CommandContext(ctx, bin, append(args, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("start %s (run make build first): %w", bin, err)

@@ -1,13 +1,19 @@
 // Command ingest measures the gateway against the raw JetStream publish rate it is held
-// to, side by side in one run on one machine, and prints one line:
+// to, side by side in one run on one machine, once with nats-server's default durability
+// and once with `sync_interval: always` (fsync before every acknowledgement, the
+// production setting), and prints two lines:
 //
 //	ingest events_per_s=… raw_publish_per_s=… ratio=… p50_ms=… p99_ms=… p99_half_load_ms=… rss_mib=…
+//	ingest_always events_per_s=… raw_async_per_s=… raw_atomic_per_s=… ratio=… p99_ms=… p99_half_load_ms=… rss_mib=…
 //
-// It runs nats-server (file store) and the gateway binary as processes of their own (so the
-// gateway's RSS is its own and no garbage collector pauses another), and drives it over loopback with concurrent senders of ~1 KiB
-// Standard Webhooks events. raw_publish_per_s is nats.go's async publish of the same
-// payload size, with message ids, into a stream with EVENTS' settings; it is measured
-// before and after the gateway run and averaged.
+// It runs nats-server (file store) and the gateway binary as processes of their own (so
+// the gateway's RSS is its own and no garbage collector pauses another), and drives it
+// over loopback with concurrent senders of ~1 KiB Standard Webhooks events, one event per
+// request. The raw rates publish the same payload size with message ids into a stream
+// with EVENTS' settings: raw_publish_per_s and raw_async_per_s with nats.go's async
+// publish, raw_atomic_per_s with atomic batches (the gateway's group commit is held to
+// that one, as with `always` every acknowledgement waits for an fsync). Raw rates are
+// measured before and after the gateway run and averaged.
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +36,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
@@ -53,8 +61,10 @@ type config struct {
 	senders       int
 	duration      time.Duration
 	halfLoadFor   time.Duration
-	rawMsgs       int
+	rawFor        time.Duration
+	atomicBatch   int
 	payload       int
+	only          string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,102 +75,156 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.senders, "senders", 64, "concurrent HTTP senders")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of the maximum-rate run")
 	fs.DurationVar(&c.halfLoadFor, "half-load-for", 10*time.Second, "length of the half-load run")
-	fs.IntVar(&c.rawMsgs, "raw-msgs", 200000, "messages in each raw publish run")
+	fs.DurationVar(&c.rawFor, "raw-for", 3*time.Second, "length of each raw publish run")
+	fs.IntVar(&c.atomicBatch, "atomic-batch", 500, "messages per raw atomic batch")
 	fs.IntVar(&c.payload, "payload", 1024, "approximate event size in bytes")
+	fs.StringVar(&c.only, "only", "", "run only this line: ingest or ingest_always")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if c.only != "ingest_always" {
+		f, err := measure(ctx, c, false, stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ingest events_per_s=%.0f raw_publish_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f p99_half_load_ms=%.2f rss_mib=%.1f\n",
+			f.max.rate, f.rawAsync, f.max.rate/f.rawAsync, f.max.p(50), f.max.p(99), f.half.p(99), f.rss)
+	}
+	if c.only != "ingest" {
+		f, err := measure(ctx, c, true, stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ingest_always events_per_s=%.0f raw_async_per_s=%.0f raw_atomic_per_s=%.0f ratio=%.2f p99_ms=%.2f p99_half_load_ms=%.2f rss_mib=%.1f\n",
+			f.max.rate, f.rawAsync, f.rawAtomic, f.max.rate/f.rawAtomic, f.max.p(99), f.half.p(99), f.rss)
+	}
+	return nil
+}
+
+// figures are one durability setting's measurements.
+type figures struct {
+	max, half           result
+	rawAsync, rawAtomic float64 // messages per second, before and after averaged
+	rss                 float64 // the gateway's peak, MiB
+}
+
+// measure runs a fresh nats-server (fsyncing before every ack if always) and a gateway on
+// it, and measures raw publishes, the gateway at its maximum rate, and at half of it.
+func measure(ctx context.Context, c config, always bool, stderr io.Writer) (figures, error) {
+	var f figures
+	setting := "default"
+	if always {
+		setting = "always"
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "["+setting+"] "+format+"\n", a...) }
 	dir, err := os.MkdirTemp("", "fieldstream-bench-")
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer os.RemoveAll(dir)
-	natsURL, stopNATS, err := harness.StartNATSProcess(ctx, c.natsServerBin, dir)
+	var args []string
+	if always {
+		conf := filepath.Join(dir, "nats.conf")
+		if err := os.WriteFile(conf, []byte("jetstream { sync_interval: always }\n"), 0o600); err != nil {
+			return f, err
+		}
+		args = []string{"-c", conf}
+	}
+	natsURL, stopNATS, err := harness.StartNATSProcess(ctx, c.natsServerBin, filepath.Join(dir, "js"), args...)
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer stopNATS()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
-		return err
+		return f, err
 	}
 	if err := gateway.ApplyStreams(ctx, js, gateway.StreamOptions{}); err != nil {
-		return err
+		return f, err
 	}
 	cfgs, err := streamdef.Load(streams.Files)
 	if err != nil {
-		return err
+		return f, err
 	}
 	raw, _ := streamdef.Find(cfgs, "EVENTS")
 	raw.Name, raw.Subjects = "RAW", []string{"raw.>"}
 	if err := streamdef.Apply(ctx, js, []jetstream.StreamConfig{*raw}); err != nil {
-		return err
+		return f, err
 	}
 	kv, err := tenant.OpenBucket(ctx, js)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if err := tenant.Put(ctx, kv, "bench", tenant.Config{StandardSecrets: []string{secret}, RatePerSecond: 1e9, Burst: 1 << 30}); err != nil {
-		return err
+		return f, err
 	}
 
-	raw1, err := rawPublish(ctx, js, c.rawMsgs, c.payload, "a")
-	if err != nil {
-		return err
+	rawRuns := func(when string) (async, atomic float64, err error) {
+		if async, err = rawPublish(ctx, js, c.rawFor, c.payload, "async-"+when); err != nil {
+			return 0, 0, err
+		}
+		logf("raw async publish (%s): %.0f msgs/s", when, async)
+		if !always {
+			return async, 0, nil
+		}
+		if atomic, err = rawAtomicPublish(ctx, js, c.rawFor, c.payload, c.atomicBatch, "atomic-"+when); err != nil {
+			return 0, 0, err
+		}
+		logf("raw atomic batches of %d (%s): %.0f msgs/s", c.atomicBatch, when, atomic)
+		return async, atomic, nil
 	}
-	fmt.Fprintf(stderr, "raw async publish (before): %.0f msgs/s\n", raw1)
+	async1, atomic1, err := rawRuns("before")
+	if err != nil {
+		return f, err
+	}
 
 	gw, err := startGateway(ctx, c.gatewayBin, natsURL, stderr)
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer gw.stop()
-
 	sec, _ := webhook.ParseSecret(secret)
 	ld := &loader{addr: strings.TrimPrefix(gw.url, "http://"), path: "/hooks/bench/standard", secret: sec, payload: c.payload}
-	// Warm up connections and the gateway's JIT-free but cache-cold paths.
+	// Warm up connections and the gateway's cache-cold paths.
 	if _, err := ld.closedLoop(ctx, c.senders, time.Second); err != nil {
-		return err
+		return f, err
 	}
-	max, err := ld.closedLoop(ctx, c.senders, c.duration)
+	if f.max, err = ld.closedLoop(ctx, c.senders, c.duration); err != nil {
+		return f, err
+	}
+	logf("gateway max: %d events in %s = %.0f/s, p50 %.2f ms, p99 %.2f ms", f.max.n, c.duration, f.max.rate, f.max.p(50), f.max.p(99))
+	if batches, events, err := gw.commits(); err == nil && batches > 0 {
+		logf("gateway group commits so far: %.0f batches, %.1f events each", batches, events/batches)
+	}
+	if f.half, err = ld.openLoop(ctx, f.max.rate/2, c.halfLoadFor, c.senders*4); err != nil {
+		return f, err
+	}
+	logf("gateway at half load (%.0f/s): %d events, p50 %.2f ms, p99 %.2f ms", f.max.rate/2, f.half.n, f.half.p(50), f.half.p(99))
+	if f.rss, err = peakRSSMiB(gw.cmd.Process.Pid); err != nil {
+		return f, err
+	}
+	async2, atomic2, err := rawRuns("after")
 	if err != nil {
-		return err
+		return f, err
 	}
-	fmt.Fprintf(stderr, "gateway max: %d events in %s = %.0f/s, p50 %.2f ms, p99 %.2f ms\n", max.n, c.duration, max.rate, max.p(50), max.p(99))
-	half, err := ld.openLoop(ctx, max.rate/2, c.halfLoadFor, c.senders*4)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "gateway at half load (%.0f/s): %d events, p50 %.2f ms, p99 %.2f ms\n", max.rate/2, half.n, half.p(50), half.p(99))
-	rss, err := peakRSSMiB(gw.cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-
-	raw2, err := rawPublish(ctx, js, c.rawMsgs, c.payload, "b")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "raw async publish (after): %.0f msgs/s\n", raw2)
-	rawRate := (raw1 + raw2) / 2
-	fmt.Fprintf(stdout, "ingest events_per_s=%.0f raw_publish_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f p99_half_load_ms=%.2f rss_mib=%.1f\n",
-		max.rate, rawRate, max.rate/rawRate, max.p(50), max.p(99), half.p(99), rss)
-	return nil
+	f.rawAsync, f.rawAtomic = (async1+async2)/2, (atomic1+atomic2)/2
+	return f, nil
 }
 
-// rawPublish publishes n messages of size bytes with unique message ids asynchronously and
-// returns messages per second from the first publish to the last acknowledgement.
-func rawPublish(ctx context.Context, js jetstream.JetStream, n, size int, run string) (float64, error) {
+// rawPublish publishes messages of size bytes with unique message ids asynchronously for
+// d and returns messages per second from the first publish to the last acknowledgement.
+func rawPublish(ctx context.Context, js jetstream.JetStream, d time.Duration, size int, run string) (float64, error) {
 	data := bytes.Repeat([]byte("x"), size)
 	start := time.Now()
-	for i := range n {
-		msg := &nats.Msg{Subject: "raw.bench." + strconv.Itoa(i%1000), Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{run + strconv.Itoa(i)}}}
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+	n := 0
+	for ; time.Since(start) < d; n++ {
+		msg := &nats.Msg{Subject: "raw.bench." + strconv.Itoa(n%1000), Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{run + strconv.Itoa(n)}}}
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 			return 0, err
 		}
 	}
@@ -168,6 +232,25 @@ func rawPublish(ctx context.Context, js jetstream.JetStream, n, size int, run st
 	case <-js.PublishAsyncComplete():
 	case <-time.After(2 * time.Minute):
 		return 0, errors.New("raw publish: acks did not arrive within 2 minutes")
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// rawAtomicPublish commits atomic batches of batch messages, one after another, for d and
+// returns messages per second.
+func rawAtomicPublish(ctx context.Context, js jetstream.JetStream, d time.Duration, size, batch int, run string) (float64, error) {
+	data := bytes.Repeat([]byte("x"), size)
+	start := time.Now()
+	n := 0
+	for time.Since(start) < d {
+		msgs := make([]*nats.Msg, batch)
+		for i := range msgs {
+			msgs[i] = &nats.Msg{Subject: "raw.bench." + strconv.Itoa(n%1000), Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{run + strconv.Itoa(n)}}}
+			n++
+		}
+		if _, err := jetstreamext.PublishMsgBatch(ctx, js, msgs); err != nil {
+			return 0, fmt.Errorf("raw atomic batch: %w", err)
+		}
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
@@ -205,6 +288,35 @@ func startGateway(ctx context.Context, bin, natsURL string, stderr io.Writer) (*
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// commits reads the gateway's group-commit histogram: batches committed and their events.
+func (g *gatewayProc) commits() (batches, events float64, err error) {
+	resp, err := http.Get(g.url + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "fieldstream_gateway_commit_batch_events_count":
+			batches, err = strconv.ParseFloat(value, 64)
+		case "fieldstream_gateway_commit_batch_events_sum":
+			events, err = strconv.ParseFloat(value, 64)
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return batches, events, nil
 }
 
 func (g *gatewayProc) stop() {

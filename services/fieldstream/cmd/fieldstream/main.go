@@ -125,6 +125,11 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 		natsURL, where = srv.ClientURL(), "embedded JetStream, store "+dir
+		if o.syncAlways {
+			where += "; fsync before every ack"
+		} else {
+			where += "; fsync every 2 min: fast, but a machine crash can lose the last events acknowledged, -sync-always to fsync before every ack"
+		}
 	}
 
 	nc, err := natsconn.Connect(natsURL, "fieldstream", log)
