@@ -62,13 +62,15 @@ type Service struct {
 
 // Main parses args (flags, then FS_* environment variables; the -nats-* flags also read the
 // nats CLI's variables, natsconn.EnvFallbacks)
-// into f and fs, then runs s until SIGINT or SIGTERM. f must already be registered on fs,
-// with the service's own flags beside it.
-func Main(ctx context.Context, s Service, fs *flag.FlagSet, f *Flags, args []string, getenv func(string) string, stderr io.Writer) error {
+// into f and fs, then runs the service that service returns until SIGINT or SIGTERM. f
+// must already be registered on fs, with the service's own flags beside it; service is
+// called once they are parsed, so the settings it captures are the ones given.
+func Main(ctx context.Context, service func() Service, fs *flag.FlagSet, f *Flags, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	if err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv); err != nil {
 		return err
 	}
+	s := service()
 	level, err := zerolog.ParseLevel(f.LogLevel)
 	if err != nil {
 		return fmt.Errorf("-log-level: %w", err)
