@@ -8,7 +8,7 @@ export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test vet tools bench fuzz clean
+.PHONY: help build run test vet tools bench fuzz dev-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,9 @@ bench: build ## measure ingest (`ingest …`), the pipeline end to end (`e2e …
 fuzz: ## fuzz the webhook parsers and the signature check for FUZZTIME each
 	@set -e; for f in FuzzParseServiceTrade FuzzParseStandard FuzzVerifyStandard; do \
 		(cd pkg && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./webhook); done
+
+dev-secrets: ## write a dev CA, the NATS server certificate and one nkey per service for deploy/ into deploy/dev/ (never commit them)
+	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev
 
 clean: ## remove bin/ and the embedded server's data (.data/)
 	rm -rf bin .data

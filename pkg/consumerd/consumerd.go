@@ -25,7 +25,7 @@ import (
 
 // Flags are the settings every consumer service has.
 type Flags struct {
-	NATSURL      string
+	NATS         natsconn.Options
 	MetricsAddr  string
 	LogLevel     string
 	Consumer     consumer.Config
@@ -34,7 +34,7 @@ type Flags struct {
 
 // Register binds f to fs; metricsAddr is the service's default /metrics address.
 func (f *Flags) Register(fs *flag.FlagSet, metricsAddr string) {
-	fs.StringVar(&f.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	f.NATS.RegisterFlags(fs, "nats://127.0.0.1:4222")
 	fs.StringVar(&f.MetricsAddr, "metrics-addr", metricsAddr, "address of /metrics and /healthz")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.Consumer.RegisterFlags(fs)
@@ -60,20 +60,23 @@ type Service struct {
 	Build func(ctx context.Context, d Deps) (consumer.BatchHandler, error)
 }
 
-// Main parses args (flags, then FS_* environment variables; -nats-url also reads NATS_URL)
-// into f and fs, then runs s until SIGINT or SIGTERM. f must already be registered on fs,
-// with the service's own flags beside it.
-func Main(ctx context.Context, s Service, fs *flag.FlagSet, f *Flags, args []string, getenv func(string) string, stderr io.Writer) error {
+// Main parses args (flags, then FS_* environment variables; the -nats-* flags also read the
+// nats CLI's variables, natsconn.EnvFallbacks)
+// into f and fs, then runs the service that service returns until SIGINT or SIGTERM. f
+// must already be registered on fs, with the service's own flags beside it; service is
+// called once they are parsed, so the settings it captures are the ones given.
+func Main(ctx context.Context, service func() Service, fs *flag.FlagSet, f *Flags, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
-	if err := envflag.Parse(fs, args, "FS", map[string]string{"nats-url": "NATS_URL"}, getenv); err != nil {
+	if err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv); err != nil {
 		return err
 	}
+	s := service()
 	level, err := zerolog.ParseLevel(f.LogLevel)
 	if err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := zerolog.New(stderr).Level(level).With().Timestamp().Str("service", s.Name).Logger()
-	nc, err := natsconn.Connect(f.NATSURL, "fieldstream-"+s.Name, log)
+	nc, err := natsconn.Connect(f.NATS, "fieldstream-"+s.Name, log)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/oauth2"
+
+	"github.com/fieldstream/fieldstream/pkg/streamdef"
 )
 
 // TokenBucket is the JetStream KV bucket of OAuth2 tokens. Each key holds one client's
@@ -21,18 +23,12 @@ const TokenBucket = "fieldstream_oauth_tokens"
 // history) if it does not exist. An existing bucket is used as it is, so an operator may
 // create it with more replicas beforehand.
 func OpenTokenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, TokenBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      TokenBucket,
-			Description: "fieldstream OAuth2 tokens of outside APIs (key: client), shared by replicas",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) { // another process created it meanwhile
-			kv, err = js.KeyValue(ctx, TokenBucket)
-		}
-	}
+	kv, err := streamdef.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      TokenBucket,
+		Description: "fieldstream OAuth2 tokens of outside APIs (key: client), shared by replicas",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("servicetrade: token bucket: %w", err)
 	}

@@ -67,3 +67,19 @@ func Apply(ctx context.Context, js jetstream.JetStream, cfgs []jetstream.StreamC
 	}
 	return nil
 }
+
+// OpenKeyValue returns the KV bucket cfg.Bucket as it is, creating it with cfg only if it
+// does not exist (also when another process creates it at the same moment). Unlike
+// CreateOrUpdateKeyValue it never changes an existing bucket, so binding needs no more than
+// read access to the bucket's stream info: a service whose NATS user may not create or update
+// a shared bucket still starts once an operator created it (with more replicas, say).
+func OpenKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	return kv, err
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
+	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
 )
 
@@ -71,9 +72,12 @@ func Parse(name string, value []byte) (Tenant, error) {
 	return t, nil
 }
 
-// OpenBucket returns the tenants bucket, creating it if it does not exist.
+// OpenBucket returns the tenants bucket, creating it if it does not exist. An existing
+// bucket is used as it is: binding it needs only read access to the bucket's stream info, so
+// a gateway whose NATS user may not create or change it still starts (see deploy/), and an
+// operator may create it beforehand with more replicas.
 func OpenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := streamdef.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "fieldstream tenants and their webhook credentials (key: tenant name)",
 		History:     5,

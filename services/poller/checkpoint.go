@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldstream/fieldstream/pkg/streamdef"
 )
 
 // CheckpointBucket is the JetStream KV bucket of the poller's checkpoints. Key
@@ -26,18 +28,12 @@ type checkpoints struct{ kv jetstream.KeyValue }
 // values of each key for the record) if it does not exist. An existing bucket is used as
 // it is, so an operator may create it with more replicas beforehand.
 func openCheckpoints(ctx context.Context, js jetstream.JetStream) (*checkpoints, error) {
-	kv, err := js.KeyValue(ctx, CheckpointBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      CheckpointBucket,
-			Description: "fieldstream poller checkpoints: key <tenant>.<kind>, value Unix seconds of the newest update published",
-			History:     10,
-			Storage:     jetstream.FileStorage,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) { // another poller created it meanwhile
-			kv, err = js.KeyValue(ctx, CheckpointBucket)
-		}
-	}
+	kv, err := streamdef.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      CheckpointBucket,
+		Description: "fieldstream poller checkpoints: key <tenant>.<kind>, value Unix seconds of the newest update published",
+		History:     10,
+		Storage:     jetstream.FileStorage,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("poller: checkpoint bucket %s: %w", CheckpointBucket, err)
 	}

@@ -52,7 +52,7 @@ func main() {
 
 type options struct {
 	dataDir    string
-	natsURL    string
+	nats       natsconn.Options // URL empty: embed a server
 	natsListen string
 	syncAlways bool
 	httpAddr   string
@@ -75,7 +75,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.dataDir, "data-dir", ".data", "embedded JetStream's file store")
-	fs.StringVar(&o.natsURL, "nats-url", "", "use this NATS server (comma-separated for a cluster) instead of embedding one")
+	o.nats.RegisterFlags(fs, "") // -nats-url: use that server (its credentials and TLS with it) instead of embedding one
 	fs.StringVar(&o.natsListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (the nats CLI's default)")
 	fs.BoolVar(&o.syncAlways, "sync-always", false, "embedded JetStream fsyncs before every ack (durable across power loss, slower)")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "gateway HTTP listen address")
@@ -90,7 +90,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	o.gateway.RegisterFlags(fs)
 	o.streams.RegisterFlags(fs)
 	o.consumer.RegisterFlags(fs)
-	err := envflag.Parse(fs, args, "FS", map[string]string{"nats-url": "NATS_URL"}, getenv)
+	err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv)
 	if err == nil && o.simRate < 0 {
 		err = fmt.Errorf("-sim-rate %v: must not be negative", o.simRate)
 	}
@@ -108,8 +108,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).Level(level).With().Timestamp().Logger()
 
-	natsURL, where := o.natsURL, "external NATS"
-	if natsURL == "" {
+	where := "external NATS"
+	if o.nats.URL == "" {
 		host, port, err := splitHostPort(o.natsListen)
 		if err != nil {
 			return fmt.Errorf("-nats-listen: %w", err)
@@ -124,7 +124,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-		natsURL, where = srv.ClientURL(), "embedded JetStream, store "+dir
+		o.nats.URL, where = srv.ClientURL(), "embedded JetStream, store "+dir
 		if o.syncAlways {
 			where += "; fsync before every ack"
 		} else {
@@ -132,7 +132,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	}
 
-	nc, err := natsconn.Connect(natsURL, "fieldstream", log)
+	nc, err := natsconn.Connect(o.nats, "fieldstream", log)
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		simCtx, stopSim := context.WithCancel(ctx)
 		g.Add(func() error { return sender.Run(simCtx) }, func(error) { stopSim() })
 	}
-	printBanner(stdout, natsURL, where, base, o.simRate, simURLs, o.consumers)
+	printBanner(stdout, o.nats.URL, where, base, o.simRate, simURLs, o.consumers)
 
 	err = g.Run()
 	log.Info().Msg("shutting down: draining NATS")

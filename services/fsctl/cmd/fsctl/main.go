@@ -30,14 +30,18 @@ import (
 )
 
 type cli struct {
-	Server  string `help:"NATS server URL(s)" env:"NATS_URL" default:"nats://127.0.0.1:4222"`
-	Creds   string `help:"NATS credentials file" env:"NATS_CREDS" type:"existingfile"`
-	Context string `help:"nats CLI context to connect with (default: the selected one, if --server and NATS_URL are not set)" env:"NATS_CONTEXT"`
-	TLSCert string `name:"tlscert" help:"client TLS certificate" type:"existingfile"`
-	TLSKey  string `name:"tlskey" help:"client TLS key" type:"existingfile"`
-	TLSCA   string `name:"tlsca" help:"CA certificate to verify the server" type:"existingfile"`
-	JSON    bool   `help:"print JSON for scripts"`
+	Server   string `help:"NATS server URL(s)" env:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	Creds    string `help:"NATS credentials file" env:"NATS_CREDS" type:"existingfile"`
+	User     string `help:"NATS username" env:"NATS_USER"`
+	Password string `help:"NATS password" env:"NATS_PASSWORD"`
+	NKey     string `name:"nkey" help:"file holding a NATS user's nkey seed" env:"NATS_NKEY" type:"existingfile"`
+	Context  string `help:"nats CLI context to connect with (default: the selected one, if --server and NATS_URL are not set)" env:"NATS_CONTEXT"`
+	TLSCert  string `name:"tlscert" help:"client TLS certificate" env:"NATS_CERT" type:"existingfile"`
+	TLSKey   string `name:"tlskey" help:"client TLS key" env:"NATS_KEY" type:"existingfile"`
+	TLSCA    string `name:"tlsca" help:"CA certificate to verify the server" env:"NATS_CA" type:"existingfile"`
+	JSON     bool   `help:"print JSON for scripts"`
 
+	Setup     setupCmd     `cmd:"" help:"create or update the streams of streams/ and the shared KV buckets (run once per deployment, as the admin)"`
 	Status    statusCmd    `cmd:"" help:"streams, consumers (pending, ack pending, redelivered, last activity, paused) and dead letters"`
 	Replay    replayCmd    `cmd:"" help:"re-deliver a window of EVENTS to one consumer only"`
 	DLQ       dlqCmd       `cmd:"" name:"dlq" help:"inspect, redrive and purge dead letters"`
@@ -89,6 +93,16 @@ func connect(c cli, getenv func(string) string) (*nats.Conn, error) {
 	if c.Creds != "" {
 		opts = append(opts, nats.UserCredentials(c.Creds))
 	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.NKey != "" {
+		opt, err := nats.NkeyOptionFromSeed(c.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("--nkey %s: %w", c.NKey, err)
+		}
+		opts = append(opts, opt)
+	}
 	if c.TLSCert != "" || c.TLSKey != "" {
 		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
 	}
@@ -139,6 +153,24 @@ func ago(t time.Time) string {
 		return "never"
 	}
 	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// setup
+
+type setupCmd struct {
+	Replicas int `help:"replicas of every stream and shared bucket (0 keeps the definitions'; 3 on a cluster)"`
+}
+
+func (c setupCmd) Run(ctx context.Context, e *env) error {
+	done, err := ops.Setup(ctx, e.js, c.Replicas)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(map[string]any{"applied": done})
+	}
+	fmt.Fprintf(e.stdout, "applied %s\n", strings.Join(done, ", "))
+	return nil
 }
 
 // status

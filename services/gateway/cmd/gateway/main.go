@@ -41,16 +41,17 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	var (
 		httpAddr     = fs.String("http-addr", "127.0.0.1:8080", "HTTP listen address")
-		natsURL      = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 		applyStreams = fs.Bool("apply-streams", true, "create or update the streams of streams/ at start-up")
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		debugAddr    = fs.String("debug-addr", "", "if set, serve Go's /debug/pprof/ on this address (keep it on loopback)")
 		gcfg         gateway.Config
 		sopt         gateway.StreamOptions
+		nopt         natsconn.Options
 	)
+	nopt.RegisterFlags(fs, "nats://127.0.0.1:4222")
 	gcfg.RegisterFlags(fs)
 	sopt.RegisterFlags(fs)
-	if err := envflag.Parse(fs, args, "FS", map[string]string{"nats-url": "NATS_URL"}, getenv); err != nil {
+	if err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv); err != nil {
 		return err
 	}
 	level, err := zerolog.ParseLevel(*logLevel)
@@ -59,7 +60,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	log := zerolog.New(stderr).Level(level).With().Timestamp().Str("service", "gateway").Logger()
 
-	nc, err := natsconn.Connect(*natsURL, "fieldstream-gateway", log)
+	nc, err := natsconn.Connect(nopt, "fieldstream-gateway", log)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func main() {
 		var pc paycom.Config
 		var tz string
 		registerPaycom(fs, &pc, &tz)
-		err = consumerd.Main(context.Background(), payroll.Service(pc, tz), fs, &f, args, os.Getenv, os.Stderr)
+		err = consumerd.Main(context.Background(), func() consumerd.Service { return payroll.Service(pc, tz) }, fs, &f, args, os.Getenv, os.Stderr)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "payroll:", err)
@@ -62,20 +62,21 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("payroll reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		natsURL = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), for the employee mapping and the shared token")
 		since   = fs.Duration("since", 24*time.Hour, "start of the window, this long ago")
 		until   = fs.Duration("until", 2*time.Minute, "end of the window, this long ago (changes still in flight are left out)")
 		asJSON  = fs.Bool("json", false, "print the report as JSON")
 		st      servicetrade.Config
 		pc      paycom.Config
 		tz      string
+		nopt    natsconn.Options
 	)
+	nopt.RegisterFlags(fs, "nats://127.0.0.1:4222") // for the employee mapping and the shared token
 	st.RegisterFlags(fs, "http://127.0.0.1:9101/api")
 	registerPaycom(fs, &pc, &tz)
-	if err := envflag.Parse(fs, args, "FS", map[string]string{"nats-url": "NATS_URL"}, getenv); err != nil {
+	if err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv); err != nil {
 		return err
 	}
-	nc, err := natsconn.Connect(*natsURL, "fieldstream-payroll-reconcile", zerolog.Nop())
+	nc, err := natsconn.Connect(nopt, "fieldstream-payroll-reconcile", zerolog.Nop())
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,6 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("poller", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		natsURL  = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 		tenant   = fs.String("tenant", "", "the fieldstream tenant whose ServiceTrade account is polled (required)")
 		interval = fs.Duration("interval", 5*time.Minute, "time between scheduled polls")
 		once     = fs.Bool("once", false, "poll once, print the result as JSON and exit (non-zero if the poll failed)")
@@ -58,13 +57,15 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		logLevel = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		cfg      poller.Config
 		st       servicetrade.Config
+		nopt     natsconn.Options
 	)
+	nopt.RegisterFlags(fs, "nats://127.0.0.1:4222")
 	fs.DurationVar(&cfg.Overlap, "overlap", poller.DefaultOverlap, "each walk starts this long before its checkpoint (ServiceTrade's timestamps are whole seconds)")
 	fs.DurationVar(&cfg.InitialLookback, "initial-lookback", poller.DefaultInitialLookback, "a kind with no checkpoint yet is polled from this long ago")
 	fs.IntVar(&cfg.PageSize, "page-size", poller.DefaultPageSize, "entities per list request (at most the API's cap)")
 	fs.DurationVar(&cfg.Retry.Budget, "retry-budget", poller.DefaultRetryBudget, "a walk retrying transient errors without progress for this long gives up until the next poll")
 	st.RegisterFlags(fs, "http://127.0.0.1:9101/api")
-	if err := envflag.Parse(fs, args, "FS", map[string]string{"nats-url": "NATS_URL"}, getenv); err != nil {
+	if err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv); err != nil {
 		return err
 	}
 	level, err := zerolog.ParseLevel(*logLevel)
@@ -90,7 +91,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("servicetrade: %w (set FS_SERVICETRADE_CLIENT_SECRET)", err)
 	}
 
-	nc, err := natsconn.Connect(*natsURL, "fieldstream-poller-"+*tenant, log)
+	nc, err := natsconn.Connect(nopt, "fieldstream-poller-"+*tenant, log)
 	if err != nil {
 		return err
 	}
