@@ -48,7 +48,8 @@ type Config struct {
 	// stream does not allow atomic publish. A request with more events than this is
 	// published on its own, event by event.
 	CommitMaxEvents int
-	// CommitConcurrency is the most batches in flight at once (default 4).
+	// CommitConcurrency is the most batches in flight at once (default 2: one committing
+	// while the next is sent; the server stores one connection's batches in turn).
 	CommitConcurrency int
 
 	Logger zerolog.Logger
@@ -82,7 +83,7 @@ func (c *Config) setDefaults() {
 		c.CommitMaxEvents = 500
 	}
 	if c.CommitConcurrency == 0 {
-		c.CommitConcurrency = 4
+		c.CommitConcurrency = 2
 	}
 	if c.Now == nil {
 		c.Now = time.Now
