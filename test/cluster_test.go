@@ -41,27 +41,14 @@ func TestClusterLeaderKill(t *testing.T) {
 	_, js := natstest.ConnectURL(t, cluster.URLs())
 	putLoadTenant(t, js)
 
-	gw, err := harness.StartGateway(ctx, bins.Gateway, cluster.URLs(), dir+"/gateway.log", "-stream-replicas", "3", "-log-level", "warn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gw.Stop)
+	gw := startGateway(t, bins.Gateway, cluster.URLs(), dir+"/gateway.log", "-stream-replicas", "3", "-log-level", "warn")
 	for _, s := range []string{"EVENTS", "DLQ"} {
 		natstest.Eventually(t, 60*time.Second, s+" at three current replicas", func() bool {
 			return harness.ReplicasCurrent(ctx, js, s, 3) == nil
 		})
 	}
 
-	load, err := harness.StartLoad(harness.LoadConfig{URL: gw.URL, Tenant: loadTenant, Secret: loadSecret, Token: loadToken, Senders: 8, Batch: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			load.Stop()
-		}
-	})
+	load := startLoad(t, gw.URL)
 	natstest.Eventually(t, 60*time.Second, "200 requests answered 2xx before the fault", func() bool {
 		return load.Count(Answer.OK) >= 200
 	})
@@ -91,7 +78,6 @@ func TestClusterLeaderKill(t *testing.T) {
 		return load.Count(func(a Answer) bool { return a.OK() && a.Sent.After(electedAt) }) >= 100
 	})
 	answers := load.Stop()
-	stopped = true
 
 	if err := victim.Start(); err != nil {
 		t.Fatal(err)
@@ -159,4 +145,28 @@ func putLoadTenant(t testing.TB, js jetstream.JetStream) {
 	if err := tenant.Put(ctx, kv, loadTenant, cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startGateway starts the gateway binary against natsURLs, stopped by t.Cleanup.
+func startGateway(t testing.TB, bin, natsURLs, logPath string, args ...string) *harness.Gateway {
+	t.Helper()
+	gw, err := harness.StartGateway(t.Context(), bin, natsURLs, logPath, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Stop)
+	return gw
+}
+
+// startLoad starts steady signed webhook load for the load tenant against the gateway at
+// url: eight senders, half of them ServiceTrade deliveries of five events. t.Cleanup stops it
+// if the test did not.
+func startLoad(t testing.TB, url string) *harness.Load {
+	t.Helper()
+	load, err := harness.StartLoad(harness.LoadConfig{URL: url, Tenant: loadTenant, Secret: loadSecret, Token: loadToken, Senders: 8, Batch: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { load.Stop() })
+	return load
 }

@@ -117,16 +117,6 @@ func (n *Node) signalAndWait(sig os.Signal) {
 	n.cmd = nil
 }
 
-// Reload asks the running server to reload its configuration (SIGHUP, as
-// `nats-server --signal reload`); among other things this starts JetStream again if the
-// server had disabled it, e.g. after running out of disk.
-func (n *Node) Reload() error {
-	if n.cmd == nil {
-		return fmt.Errorf("%s is not running", n.Name)
-	}
-	return n.cmd.Process.Signal(syscall.SIGHUP)
-}
-
 // LogTail returns the last max bytes of the server's log, for a failing test to show.
 func (n *Node) LogTail(max int) string {
 	return fileTail(n.log, max)

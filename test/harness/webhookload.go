@@ -201,7 +201,7 @@ func (l *Load) Count(match func(Answer) bool) int {
 }
 
 // Stop stops the senders, waits for every request in flight to be answered (or to time
-// out) and returns every answer in the order they came.
+// out) and returns every answer in the order they came. It may be called more than once.
 func (l *Load) Stop() []Answer {
 	l.cancel()
 	l.wg.Wait()
