@@ -101,9 +101,28 @@ func TestClusterLeaderKill(t *testing.T) {
 	if !ok {
 		t.Errorf("no 2xx after the first refusal")
 	}
-	t.Logf("cluster leader_kill recover_ms=%d unavailable_ms=%d acked=%d refused_503=%d lost=%d doubled=%d requests=%d killed=%s new_leader=%s",
-		electedAt.Sub(killedAt).Milliseconds(), unavailable.Milliseconds(), ledger.Acked, ledger.Refused,
-		len(ledger.Lost), len(ledger.Doubled), ledger.Requests, victim.Name, newLeader)
+	t.Logf("cluster leader_kill recover_ms=%d unavailable_ms=%d no_ack_gap_ms=%d acked=%d refused_503=%d lost=%d doubled=%d requests=%d killed=%s new_leader=%s",
+		electedAt.Sub(killedAt).Milliseconds(), unavailable.Milliseconds(), longestGapBetweenAcks(answers, killedAt).Milliseconds(),
+		ledger.Acked, ledger.Refused, len(ledger.Lost), len(ledger.Doubled), ledger.Requests, victim.Name, newLeader)
+}
+
+// longestGapBetweenAcks returns the longest time without any 2xx answer, counted from the
+// last 2xx before from: how long ingest acknowledged nothing around a fault at from.
+func longestGapBetweenAcks(answers []Answer, from time.Time) time.Duration {
+	var acks []time.Time
+	for _, a := range answers {
+		if a.OK() {
+			acks = append(acks, a.Answered)
+		}
+	}
+	slices.SortFunc(acks, time.Time.Compare)
+	var longest time.Duration
+	for i := 1; i < len(acks); i++ {
+		if acks[i].After(from) && acks[i].Sub(acks[i-1]) > longest {
+			longest = acks[i].Sub(acks[i-1])
+		}
+	}
+	return longest
 }
 
 // Answer is the harness's record of one answer; a short name for the conditions above.

@@ -229,9 +229,10 @@ func (c *Cluster) Stop() {
 }
 
 // StreamLeader returns the server name of stream's current leader, or "" while it has none
-// (or the request fails, as it does while no node can answer for the stream).
+// (or the request fails, as it does while no node can answer for the stream). It waits at
+// most half a second for an answer, so that polling it sees an election within that.
 func StreamLeader(ctx context.Context, js jetstream.JetStream, stream string) string {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
