@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	_, js := natstest.ConnectURL(t, cluster.URLs())
 	putLoadTenant(t, js)
 
-	gw := startGateway(t, bins.Gateway, cluster.URLs(), dir+"/gateway.log", "-stream-replicas", "3", "-log-level", "warn")
+	gw := startGateway(t, bins.Gateway, cluster.URLs(), filepath.Join(dir, "gateway.log"), "-stream-replicas", "3", "-log-level", "warn")
 	for _, s := range []string{"EVENTS", "DLQ"} {
 		natstest.Eventually(t, 60*time.Second, s+" at three current replicas", func() bool {
 			return harness.ReplicasCurrent(ctx, js, s, 3) == nil
