@@ -38,7 +38,15 @@ func RunServerAt(t testing.TB, port int, dir string) *server.Server {
 // Connect connects to s with reconnects that never give up, closed by t.Cleanup.
 func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return ConnectURL(t, s.ClientURL())
+}
+
+// ConnectURL connects to the servers at url (comma-separated for a cluster, as NATS_URL)
+// with reconnects that never give up, closed by t.Cleanup; for servers that run as
+// processes of their own.
+func ConnectURL(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
