@@ -96,6 +96,9 @@ func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []o
 }
 
 func (p *publisher) persist(ctx context.Context, msgs []outgoing) (publishResult, error) {
+	if len(msgs) == 0 {
+		return publishResult{}, nil // a delivery without items: nothing to store
+	}
 	if p.maxEvents <= 1 || len(msgs) > p.maxEvents {
 		return p.publishEach(ctx, msgs)
 	}

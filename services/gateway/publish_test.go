@@ -180,3 +180,12 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupCommitOfNoEvents(t *testing.T) {
+	p, _ := heldPublisher(t, true, 500)
+	p.active = 0
+	res, err := p.persist(context.Background(), nil)
+	if err != nil || res != (publishResult{}) {
+		t.Fatalf("got %+v, %v; want nothing stored and no error", res, err)
+	}
+}
