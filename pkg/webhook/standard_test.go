@@ -59,6 +59,8 @@ func TestVerifyStandard(t *testing.T) {
 		{name: "timestamp re-signed is still checked against tolerance", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: "1614265331", Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "missing signature", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp}, body: specBody, now: specTime, wantErr: webhook.ErrMissingSignatureHeaders},
 		{name: "timestamp not a number", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: "yesterday", Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrBadTimestamp},
+		{name: "signature longer than a SHA-256", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1," + strings.Repeat("A", 48)}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "valid signature with base64 appended", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature + "AAAA"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "garbage signature entries", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1 v1, v2,abc v1,!!!"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 	}
 	for _, tt := range tests {
