@@ -37,7 +37,9 @@ type ServiceTradeItem struct {
 // ParseServiceTrade parses ServiceTrade's native batched payload
 // {"messageId":…,"timestamp":…,"data":[{"action":…,"timestamp":…,"entity":{"type":…,"id":…},"changeset":[…]}]}.
 // Entity ids and timestamps are integers (a quoted integer is accepted too) kept exact as
-// int64. Errors match ErrMalformed and name the item at fault.
+// int64. The body must be valid UTF-8 and strict JSON: no member name twice in one object
+// (compared case-insensitively, as encoding/json matches fields), at most 64 levels deep,
+// no number beyond float64's range. Errors match ErrMalformed and name the item at fault.
 func ParseServiceTrade(body []byte) (ServiceTradeDelivery, error) {
 	if !utf8.Valid(body) {
 		return ServiceTradeDelivery{}, malformed("body is not valid UTF-8")
@@ -48,6 +50,9 @@ func ParseServiceTrade(body []byte) (ServiceTradeDelivery, error) {
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return ServiceTradeDelivery{}, malformed("body: %v", err)
+	}
+	if err := checkStrict(body); err != nil {
+		return ServiceTradeDelivery{}, err
 	}
 	if p.MessageID == "" {
 		return ServiceTradeDelivery{}, malformed("messageId is missing")

@@ -118,9 +118,9 @@ type StandardEvent struct {
 
 // ParseStandard parses the recommended Standard Webhooks payload. type is
 // "<entity>.<action>" (a longer dotted type uses its last two parts); data must be an
-// object with an "id" member (the key matched exactly, the last one if repeated), a JSON
-// integer (kept exact, never through float64) or a string.
-// Errors match ErrMalformed.
+// object with an "id" member (the key matched exactly), a JSON integer (kept exact, never
+// through float64) or a string. The body must be valid UTF-8 and strict JSON, as
+// ParseServiceTrade says. Errors match ErrMalformed.
 func ParseStandard(body []byte) (StandardEvent, error) {
 	if !utf8.Valid(body) {
 		return StandardEvent{}, malformed("body is not valid UTF-8")
@@ -132,6 +132,9 @@ func ParseStandard(body []byte) (StandardEvent, error) {
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return StandardEvent{}, malformed("body: %v", err)
+	}
+	if err := checkStrict(body); err != nil {
+		return StandardEvent{}, err
 	}
 	parts := strings.Split(p.Type, ".")
 	if len(parts) < 2 {

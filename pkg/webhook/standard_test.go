@@ -127,6 +127,19 @@ func TestParseStandard(t *testing.T) {
 		{name: "bad timestamp", body: `{"type":"job.created","timestamp":"noon","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
 		{name: "not json", body: `{"type":`, wantErr: webhook.ErrMalformed},
 		{name: "invalid utf-8", body: "{\"type\":\"job.created\",\"data\":{\"id\":1,\"n\":\"\xff\"}}", wantErr: webhook.ErrMalformed},
+		{name: "two ids", body: `{"type":"job.created","data":{"id":1,"id":2}}`, wantErr: webhook.ErrMalformed},
+		{name: "id and ID", body: `{"type":"job.created","data":{"id":1,"ID":2}}`, wantErr: webhook.ErrMalformed},
+		{name: "two types", body: `{"type":"job.created","type":"job.deleted","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
+		{name: "escaped duplicate type", body: `{"type":"job.created","\u0074ype":"job.deleted","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
+		{name: "two data", body: `{"type":"job.created","data":{"id":1},"data":{"id":2}}`, wantErr: webhook.ErrMalformed},
+		{name: "id -0", body: `{"type":"job.created","data":{"id":-0}}`, wantErr: webhook.ErrMalformed},
+		{name: "id 1e400", body: `{"type":"job.created","data":{"id":1e400}}`, wantErr: webhook.ErrMalformed},
+		{name: "id 1.0", body: `{"type":"job.created","data":{"id":1.0}}`, wantErr: webhook.ErrMalformed},
+		{name: "id 2^64", body: `{"type":"job.created","data":{"id":18446744073709551616}}`, wantErr: webhook.ErrMalformed},
+		{name: "1e400 beside the id", body: `{"type":"job.created","data":{"id":1,"amount":1e400}}`, wantErr: webhook.ErrMalformed},
+		{name: "nested 65 deep in data", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}}`, wantErr: webhook.ErrMalformed},
+		{name: "nested past encoding/json's limit", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}}`, wantErr: webhook.ErrMalformed},
+		{name: "nested 64 deep", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 62) + strings.Repeat("]", 62) + `}}`, wantEntity: "work_order", wantAction: "created", wantID: "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
