@@ -39,7 +39,8 @@ type ServiceTradeItem struct {
 // Entity ids and timestamps are integers (a quoted integer is accepted too) kept exact as
 // int64. The body must be valid UTF-8 and strict JSON: no member name twice in one object
 // (compared case-insensitively, as encoding/json matches fields), at most 64 levels deep,
-// no number beyond float64's range. Errors match ErrMalformed and name the item at fault.
+// no number beyond float64's range, no unpaired UTF-16 surrogate escape. Errors match
+// ErrMalformed and name the item at fault.
 func ParseServiceTrade(body []byte) (ServiceTradeDelivery, error) {
 	if !utf8.Valid(body) {
 		return ServiceTradeDelivery{}, malformed("body is not valid UTF-8")

@@ -139,6 +139,7 @@ func TestParseStandard(t *testing.T) {
 		{name: "1e400 beside the id", body: `{"type":"job.created","data":{"id":1,"amount":1e400}}`, wantErr: webhook.ErrMalformed},
 		{name: "nested 65 deep in data", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}}`, wantErr: webhook.ErrMalformed},
 		{name: "nested past encoding/json's limit", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}}`, wantErr: webhook.ErrMalformed},
+		{name: "lone surrogate escape", body: `{"type":"job.created","data":{"id":1,"name":"\ud800"}}`, wantErr: webhook.ErrMalformed},
 		{name: "nested 64 deep", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 62) + strings.Repeat("]", 62) + `}}`, wantEntity: "work_order", wantAction: "created", wantID: "1"},
 	}
 	for _, tt := range tests {

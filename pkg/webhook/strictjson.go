@@ -25,7 +25,9 @@ const manyKeys = 32
 //     "\u0069d" are one name): which of them a parser keeps differs from parser to parser;
 //   - nesting deeper than maxDepth;
 //   - a number beyond the range of a float64 (1e400): parsers read it as infinity, reject
-//     it, or keep it exact.
+//     it, or keep it exact;
+//   - a string with an unpaired UTF-16 surrogate escape ("\ud800"): parsers replace it,
+//     keep it, or reject it.
 //
 // b must be valid JSON (the caller has decoded it already). The error matches ErrMalformed.
 func checkStrict(b []byte) error {
@@ -54,7 +56,8 @@ func (s *strictScanner) value(i, depth int) (int, error) {
 	case c == '[':
 		return s.array(i, depth)
 	case c == '"':
-		return skipString(s.b, i), nil
+		end := skipString(s.b, i)
+		return end, checkSurrogates(s.b[i:end])
 	case c == '-' || c >= '0' && c <= '9':
 		end := skipValue(s.b, i)
 		if err := checkNumber(s.b[i:end]); err != nil {
@@ -104,6 +107,9 @@ func (s *strictScanner) object(i, depth int) (int, error) {
 	for i < len(s.b) && s.b[i] != '}' {
 		kStart := i
 		i = skipString(s.b, i)
+		if err := checkSurrogates(s.b[kStart:i]); err != nil {
+			return i, err
+		}
 		start := len(s.folded)
 		s.folded = appendFoldedKey(s.folded, s.b[kStart:i])
 		k := s.folded[start:]
@@ -138,10 +144,15 @@ func (s *strictScanner) object(i, depth int) (int, error) {
 }
 
 func duplicateKey(quoted []byte) error {
-	if len(quoted) > 66 {
-		quoted = append(quoted[:62:62], `…"`...)
+	return malformed("duplicate key %s in one object", clip(quoted, 64))
+}
+
+// clip shortens text from the sender to at most n bytes and a mark, for an error message.
+func clip(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
 	}
-	return malformed("duplicate key %s in one object", quoted)
+	return append(b[:n:n], "…"...)
 }
 
 // appendFoldedKey appends the unescaped member name quoted with every rune replaced by
@@ -187,10 +198,52 @@ func checkNumber(num []byte) error {
 		return nil
 	}
 	if _, err := strconv.ParseFloat(string(num), 64); err != nil {
-		if len(num) > 40 {
-			num = append(num[:37:37], "..."...)
-		}
-		return malformed("number %s is out of range", num)
+		return malformed("number %s is out of range", clip(num, 40))
 	}
 	return nil
+}
+
+// checkSurrogates rejects a quoted string with a \uD800–\uDFFF escape that is not half of
+// a high-then-low pair.
+func checkSurrogates(quoted []byte) error {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return nil
+	}
+	wantLow := false
+	for i := 1; i < len(quoted)-1; i++ {
+		if quoted[i] != '\\' {
+			if wantLow {
+				break
+			}
+			continue
+		}
+		i++
+		if quoted[i] != 'u' {
+			if wantLow {
+				break
+			}
+			continue
+		}
+		r, err := strconv.ParseUint(string(quoted[i+1:i+5]), 16, 16)
+		if err != nil {
+			return malformed("string %s: bad \\u escape", clip(quoted, 40))
+		}
+		i += 4
+		switch {
+		case r >= 0xD800 && r < 0xDC00 && !wantLow:
+			wantLow = true
+		case r >= 0xDC00 && r < 0xE000 && wantLow:
+			wantLow = false
+		case r >= 0xD800 && r < 0xE000, wantLow:
+			return unpairedSurrogate(quoted)
+		}
+	}
+	if wantLow {
+		return unpairedSurrogate(quoted)
+	}
+	return nil
+}
+
+func unpairedSurrogate(quoted []byte) error {
+	return malformed("string %s has an unpaired UTF-16 surrogate", clip(quoted, 40))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,6 +44,11 @@ func TestCheckStrict(t *testing.T) {
 		{name: "65 levels", doc: strings.Repeat("[", 64) + `{"a":1}` + strings.Repeat("]", 64), wantErr: ErrMalformed},
 		{name: "1e400", doc: `{"n":1e400}`, wantErr: ErrMalformed},
 		{name: "-1E+400 in an array", doc: `[0,-1E+400]`, wantErr: ErrMalformed},
+		{name: "surrogate pair", doc: `["\ud83d\ude00", "\\ud800", "\u00e9\n"]`},
+		{name: "lone high surrogate", doc: `{"a":"x\ud800"}`, wantErr: ErrMalformed},
+		{name: "lone low surrogate in a key", doc: `{"\udc00":1}`, wantErr: ErrMalformed},
+		{name: "high surrogate then an escape", doc: `["\ud800\n"]`, wantErr: ErrMalformed},
+		{name: "two high surrogates", doc: `["\ud800\ud800\udc00"]`, wantErr: ErrMalformed},
 		{name: "400 digits", doc: `[` + strings.Repeat("9", 400) + `]`, wantErr: ErrMalformed},
 	}
 	for _, tt := range tests {
@@ -62,6 +68,7 @@ func TestCheckStrict(t *testing.T) {
 func FuzzCheckStrict(f *testing.F) {
 	f.Add([]byte(`{"id":1,"a":[{"id":2},{"ID":3}],"b":{"\u0069d":1e400}}`))
 	f.Add([]byte(`[[[[{"K":1,"\u212a":2}]]]]`))
+	f.Add([]byte(`["\ud83d\ude00\\ud800","\udbff"]`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		if !json.Valid(doc) {
 			return
@@ -76,7 +83,30 @@ func FuzzCheckStrict(f *testing.F) {
 	})
 }
 
+// escapes matches JSON escape sequences; outside strings valid JSON has no backslash, so
+// scanning the whole document left to right finds exactly the strings' escapes.
+var escapes = regexp.MustCompile(`\\(?:u([0-9a-fA-F]{4})|.)`)
+
 func strictReference(doc []byte) error {
+	pendingHigh := -1 // end of a high surrogate escape awaiting its low half
+	for _, m := range escapes.FindAllSubmatchIndex(doc, -1) {
+		var r uint64 = 0x20 // not a surrogate
+		if m[2] >= 0 {
+			r, _ = strconv.ParseUint(string(doc[m[2]:m[3]]), 16, 32)
+		}
+		high, low := r >= 0xD800 && r <= 0xDBFF, r >= 0xDC00 && r <= 0xDFFF
+		switch {
+		case pendingHigh >= 0 && low && m[0] == pendingHigh:
+			pendingHigh = -1
+		case pendingHigh >= 0, low:
+			return fmt.Errorf("unpaired surrogate at %d", m[0])
+		case high:
+			pendingHigh = m[1]
+		}
+	}
+	if pendingHigh >= 0 {
+		return fmt.Errorf("unpaired surrogate at the end")
+	}
 	dec := json.NewDecoder(strings.NewReader(string(doc)))
 	dec.UseNumber()
 	type frame struct {
