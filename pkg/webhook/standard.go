@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,42 @@ type StandardHeaders struct {
 	ID        string // webhook-id
 	Timestamp string // webhook-timestamp, Unix seconds
 	Signature string // webhook-signature, space-separated "v1,<base64>" entries
+}
+
+// MaxWebhookIDLen is the longest webhook-id ReadStandardHeaders accepts.
+const MaxWebhookIDLen = 256
+
+// ReadStandardHeaders takes the three Standard Webhooks headers from h (names are
+// case-insensitive, as in any http.Header). Each may appear at most once: a second
+// webhook-id, webhook-timestamp or webhook-signature field line is an error, because which
+// one a proxy in front, the signature check and the deduplication would each pick is not
+// defined (several signatures belong in one header, space-separated). A webhook-id must be
+// at most MaxWebhookIDLen bytes of printable ASCII without spaces, since it becomes a
+// NATS message id. A missing header is left empty for VerifyStandard to refuse.
+// Errors match ErrMalformed.
+func ReadStandardHeaders(h http.Header) (StandardHeaders, error) {
+	var out StandardHeaders
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"Webhook-Id", &out.ID}, {"Webhook-Timestamp", &out.Timestamp}, {"Webhook-Signature", &out.Signature}} {
+		switch v := h.Values(f.name); len(v) {
+		case 0:
+		case 1:
+			*f.dst = v[0]
+		default:
+			return StandardHeaders{}, malformed("%s header sent %d times; send it once", strings.ToLower(f.name), len(v))
+		}
+	}
+	if len(out.ID) > MaxWebhookIDLen {
+		return StandardHeaders{}, malformed("webhook-id longer than %d bytes", MaxWebhookIDLen)
+	}
+	for i := 0; i < len(out.ID); i++ {
+		if c := out.ID[i]; c <= ' ' || c > '~' {
+			return StandardHeaders{}, malformed("webhook-id: want printable ASCII without spaces")
+		}
+	}
+	return out, nil
 }
 
 // VerifyStandard checks a Standard Webhooks v1 delivery: the timestamp must be within

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,44 @@ func TestParseStandard(t *testing.T) {
 			}
 			if ev.Entity != tt.wantEntity || ev.Action != tt.wantAction || ev.EntityID != tt.wantID {
 				t.Errorf("got %s/%s/%s, want %s/%s/%s", ev.Entity, ev.Action, ev.EntityID, tt.wantEntity, tt.wantAction, tt.wantID)
+			}
+		})
+	}
+}
+
+func TestReadStandardHeaders(t *testing.T) {
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Add(kv[i], kv[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name    string
+		h       http.Header
+		want    webhook.StandardHeaders
+		wantErr error
+	}{
+		{name: "all three", h: hdr("webhook-id", "msg_1", "WEBHOOK-TIMESTAMP", "1", "Webhook-Signature", "v1,a v1,b"), want: webhook.StandardHeaders{ID: "msg_1", Timestamp: "1", Signature: "v1,a v1,b"}},
+		{name: "missing ones stay empty", h: hdr("webhook-id", "msg_1"), want: webhook.StandardHeaders{ID: "msg_1"}},
+		{name: "longest id", h: hdr("webhook-id", strings.Repeat("m", webhook.MaxWebhookIDLen)), want: webhook.StandardHeaders{ID: strings.Repeat("m", webhook.MaxWebhookIDLen)}},
+		{name: "two ids", h: hdr("webhook-id", "msg_1", "webhook-id", "msg_2"), wantErr: webhook.ErrMalformed},
+		{name: "two ids in other cases", h: hdr("webhook-id", "msg_1", "WEBHOOK-ID", "msg_1"), wantErr: webhook.ErrMalformed},
+		{name: "two timestamps", h: hdr("webhook-timestamp", "1", "webhook-timestamp", "2"), wantErr: webhook.ErrMalformed},
+		{name: "two signature lines", h: hdr("webhook-signature", "v1,a", "webhook-signature", "v1,b"), wantErr: webhook.ErrMalformed},
+		{name: "id too long", h: hdr("webhook-id", strings.Repeat("m", webhook.MaxWebhookIDLen+1)), wantErr: webhook.ErrMalformed},
+		{name: "id with a space", h: hdr("webhook-id", "msg 1"), wantErr: webhook.ErrMalformed},
+		{name: "id with a non-ASCII byte", h: hdr("webhook-id", "msg_\xff"), wantErr: webhook.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := webhook.ReadStandardHeaders(tt.h)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}

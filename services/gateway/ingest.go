@@ -16,8 +16,6 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/webhook"
 )
 
-const maxWebhookIDLen = 256
-
 // accepted is the body of a 2xx answer.
 type accepted struct {
 	Events int `json:"events"`
@@ -122,18 +120,14 @@ func (g *Gateway) ingestStandard(ctx context.Context, t *tenant.Tenant, r *http.
 	if len(t.StandardSecrets) == 0 {
 		return accepted{}, errMissingTenantKey
 	}
-	h := webhook.StandardHeaders{
-		ID:        r.Header.Get("webhook-id"),
-		Timestamp: r.Header.Get("webhook-timestamp"),
-		Signature: r.Header.Get("webhook-signature"),
+	h, err := webhook.ReadStandardHeaders(r.Header)
+	if err != nil {
+		return accepted{}, err
 	}
 	received := g.cfg.Now()
 	sent, err := webhook.VerifyStandard(t.StandardSecrets, h, body, received, g.cfg.Tolerance)
 	if err != nil {
 		return accepted{}, err
-	}
-	if len(h.ID) > maxWebhookIDLen {
-		return accepted{}, fmt.Errorf("%w: webhook-id longer than %d bytes", webhook.ErrMalformed, maxWebhookIDLen)
 	}
 	ev, err := webhook.ParseStandard(body)
 	if err != nil {
