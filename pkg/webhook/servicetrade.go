@@ -34,10 +34,13 @@ type ServiceTradeItem struct {
 	Raw       json.RawMessage
 }
 
+// maxMessageIDLen bounds a delivery's messageId (ServiceTrade sends UUIDs).
+const maxMessageIDLen = 256
+
 // ParseServiceTrade parses ServiceTrade's native batched payload
 // {"messageId":…,"timestamp":…,"data":[{"action":…,"timestamp":…,"entity":{"type":…,"id":…},"changeset":[…]}]}.
 // Entity ids and timestamps are integers (a quoted integer is accepted too) kept exact as
-// int64. The body must be valid UTF-8 and strict JSON: no member name twice in one object
+// int64; messageId is at most 256 bytes. The body must be valid UTF-8 and strict JSON: no member name twice in one object
 // (compared case-insensitively, as encoding/json matches fields), at most 64 levels deep,
 // no number beyond float64's range, no unpaired UTF-16 surrogate escape. Errors match
 // ErrMalformed and name the item at fault.
@@ -57,6 +60,10 @@ func ParseServiceTrade(body []byte) (ServiceTradeDelivery, error) {
 	}
 	if p.MessageID == "" {
 		return ServiceTradeDelivery{}, malformed("messageId is missing")
+	}
+	if len(p.MessageID) > maxMessageIDLen {
+		// Every event of the delivery carries it: a long one would multiply the body.
+		return ServiceTradeDelivery{}, malformed("messageId longer than %d bytes", maxMessageIDLen)
 	}
 	d := ServiceTradeDelivery{MessageID: p.MessageID, Items: make([]ServiceTradeItem, 0, len(p.Data))}
 	for i, raw := range p.Data {

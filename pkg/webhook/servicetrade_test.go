@@ -53,6 +53,8 @@ func TestParseServiceTradeItems(t *testing.T) {
 		{name: "no timestamp", body: `{"messageId":"m","data":[{"action":"created","entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
 		{name: "data not a list", body: `{"messageId":"m","data":{}}`, wantErr: webhook.ErrMalformed},
 		{name: "truncated", body: `{"messageId":"m","data":[`, wantErr: webhook.ErrMalformed},
+		{name: "messageId of 256 bytes", body: `{"messageId":"` + strings.Repeat("m", 256) + `","data":[]}`, wantN: 0},
+		{name: "messageId over 256 bytes", body: `{"messageId":"` + strings.Repeat("m", 257) + `","data":[]}`, wantErr: webhook.ErrMalformed},
 		{name: "two entity ids", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"entity":{"type":"job","id":1,"id":2}}]}`, wantErr: webhook.ErrMalformed},
 		{name: "two actions", body: `{"messageId":"m","data":[{"action":"created","action":"deleted","timestamp":1,"entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
 		{name: "action and Action", body: `{"messageId":"m","data":[{"action":"created","Action":"deleted","timestamp":1,"entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
