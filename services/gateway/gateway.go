@@ -118,6 +118,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.mux.HandleFunc("POST /hooks/{tenant}/servicetrade/{token}", g.serveServiceTrade)
 	g.mux.HandleFunc("POST /hooks/{tenant}/standard", g.serveStandard)
+	g.mux.HandleFunc("/hooks/", g.serveNoHook)
 	g.mux.HandleFunc("GET /healthz", g.serveHealth)
 	g.mux.HandleFunc("GET /readyz", g.serveReady)
 	g.mux.Handle("GET /metrics", g.metricsHandler())

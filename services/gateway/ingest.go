@@ -30,6 +30,17 @@ func (g *Gateway) serveStandard(w http.ResponseWriter, r *http.Request) {
 	g.serve(w, r, event.SourceStandard, g.ingestStandard)
 }
 
+// serveNoHook answers, as JSON like every other refusal, a request under /hooks/ that no
+// webhook route takes: another method than POST, or a path without its tenant or token.
+func (g *Gateway) serveNoHook(w http.ResponseWriter, r *http.Request) {
+	err := errNoHook
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		err = errNotPost
+	}
+	g.metrics.request("unknown", "unknown", writeError(w, err))
+}
+
 // ingestFunc turns one request into persisted events.
 type ingestFunc func(ctx context.Context, t *tenant.Tenant, r *http.Request, body []byte) (accepted, error)
 
