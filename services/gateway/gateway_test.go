@@ -39,6 +39,7 @@ type env struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	dir    *tenant.Directory
+	gw     *gateway.Gateway
 	url    string
 	now    atomic.Int64 // Unix seconds the gateway's clock reads
 	client *http.Client
@@ -76,12 +77,18 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(gw)
-	hs.Config = gateway.NewHTTPServer("", gw)
-	hs.Start()
-	t.Cleanup(hs.Close)
-	e.url = hs.URL
+	e.gw = gw
+	e.serve(gateway.NewHTTPServer("", gw))
 	return e
+}
+
+// serve starts srv for the gateway on a free loopback port and points e.url at it.
+func (e *env) serve(srv *http.Server) {
+	hs := httptest.NewUnstartedServer(e.gw)
+	hs.Config = srv
+	hs.Start()
+	e.t.Cleanup(hs.Close)
+	e.url = hs.URL
 }
 
 // putTenant stores a tenant record and, once the gateway follows the bucket, waits until
