@@ -61,6 +61,7 @@ func TestVerifyStandard(t *testing.T) {
 		{name: "missing signature", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp}, body: specBody, now: specTime, wantErr: webhook.ErrMissingSignatureHeaders},
 		{name: "timestamp not a number", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: "yesterday", Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrBadTimestamp},
 		{name: "signature longer than a SHA-256", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1," + strings.Repeat("A", 48)}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "44 base64 characters without padding", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1," + strings.Repeat("0", 44)}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "valid signature with base64 appended", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature + "AAAA"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "garbage signature entries", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1 v1, v2,abc v1,!!!"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 	}
