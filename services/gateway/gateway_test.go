@@ -34,7 +34,7 @@ const (
 
 // env is one gateway on a fresh embedded JetStream.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server.Server
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
@@ -47,7 +47,7 @@ type env struct {
 
 type envOption func(*gateway.Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, client: &http.Client{Timeout: 10 * time.Second}}
 	e.now.Store(time.Now().Unix())
