@@ -36,9 +36,14 @@ bench: build ## measure ingest (`ingest …`), the pipeline end to end (`e2e …
 	$(GO) run ./test/bench/e2e -nats-server-bin bin/nats-server
 	$(GO) run ./test/bench/replay -nats-server-bin bin/nats-server
 
-fuzz: ## fuzz the webhook parsers and the signature check for FUZZTIME each
-	@set -e; for f in FuzzParseServiceTrade FuzzParseStandard FuzzVerifyStandard; do \
-		(cd pkg && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./webhook); done
+FUZZ_TARGETS := pkg:./webhook:FuzzParseServiceTrade pkg:./webhook:FuzzParseStandard \
+	pkg:./webhook:FuzzVerifyStandard pkg:./webhook:FuzzCheckStrict pkg:./webhook:FuzzMemberValue \
+	services/gateway:.:FuzzWebhook
+
+fuzz: ## fuzz the webhook parsers, the signature check and both endpoints' handler for FUZZTIME each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		m=$${t%%:*}; rest=$${t#*:}; p=$${rest%%:*}; f=$${rest#*:}; echo "== $$m $$p $$f"; \
+		(cd $$m && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p); done
 
 dev-secrets: ## write a dev CA, the NATS server certificate and one nkey per service for deploy/ into deploy/dev/ (never commit them)
 	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev

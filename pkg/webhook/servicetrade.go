@@ -34,10 +34,16 @@ type ServiceTradeItem struct {
 	Raw       json.RawMessage
 }
 
+// maxMessageIDLen bounds a delivery's messageId (ServiceTrade sends UUIDs).
+const maxMessageIDLen = 256
+
 // ParseServiceTrade parses ServiceTrade's native batched payload
 // {"messageId":…,"timestamp":…,"data":[{"action":…,"timestamp":…,"entity":{"type":…,"id":…},"changeset":[…]}]}.
 // Entity ids and timestamps are integers (a quoted integer is accepted too) kept exact as
-// int64. Errors match ErrMalformed and name the item at fault.
+// int64; messageId is at most 256 bytes. The body must be valid UTF-8 and strict JSON: no member name twice in one object
+// (compared case-insensitively, as encoding/json matches fields), at most 64 levels deep,
+// no number beyond float64's range, no unpaired UTF-16 surrogate escape. Errors match
+// ErrMalformed and name the item at fault.
 func ParseServiceTrade(body []byte) (ServiceTradeDelivery, error) {
 	if !utf8.Valid(body) {
 		return ServiceTradeDelivery{}, malformed("body is not valid UTF-8")
@@ -49,8 +55,15 @@ func ParseServiceTrade(body []byte) (ServiceTradeDelivery, error) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		return ServiceTradeDelivery{}, malformed("body: %v", err)
 	}
+	if err := checkStrict(body); err != nil {
+		return ServiceTradeDelivery{}, err
+	}
 	if p.MessageID == "" {
 		return ServiceTradeDelivery{}, malformed("messageId is missing")
+	}
+	if len(p.MessageID) > maxMessageIDLen {
+		// Every event of the delivery carries it: a long one would multiply the body.
+		return ServiceTradeDelivery{}, malformed("messageId longer than %d bytes", maxMessageIDLen)
 	}
 	d := ServiceTradeDelivery{MessageID: p.MessageID, Items: make([]ServiceTradeItem, 0, len(p.Data))}
 	for i, raw := range p.Data {

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/fieldstream/fieldstream/pkg/webhook"
@@ -52,6 +53,21 @@ func TestParseServiceTradeItems(t *testing.T) {
 		{name: "no timestamp", body: `{"messageId":"m","data":[{"action":"created","entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
 		{name: "data not a list", body: `{"messageId":"m","data":{}}`, wantErr: webhook.ErrMalformed},
 		{name: "truncated", body: `{"messageId":"m","data":[`, wantErr: webhook.ErrMalformed},
+		{name: "messageId of 256 bytes", body: `{"messageId":"` + strings.Repeat("m", 256) + `","data":[]}`, wantN: 0},
+		{name: "messageId over 256 bytes", body: `{"messageId":"` + strings.Repeat("m", 257) + `","data":[]}`, wantErr: webhook.ErrMalformed},
+		{name: "two entity ids", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"entity":{"type":"job","id":1,"id":2}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "two actions", body: `{"messageId":"m","data":[{"action":"created","action":"deleted","timestamp":1,"entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "action and Action", body: `{"messageId":"m","data":[{"action":"created","Action":"deleted","timestamp":1,"entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "two entities", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"entity":{"type":"job","id":1},"entity":{"type":"asset","id":1}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "two messageIds", body: `{"messageId":"m","messageId":"n","data":[]}`, wantErr: webhook.ErrMalformed},
+		{name: "two statuses in a changeset entry", body: `{"messageId":"m","data":[{"action":"updated","timestamp":1,"entity":{"type":"job","id":1},"changeset":[{"field":"status","newValue":"completed","newValue":"canceled"}]}]}`, wantErr: webhook.ErrMalformed},
+		{name: "id -0", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"entity":{"type":"job","id":-0}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "id 1e400", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"entity":{"type":"job","id":1e400}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "id 1.0", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"entity":{"type":"job","id":1.0}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "quoted id 1e3", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"entity":{"type":"job","id":"1e3"}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "timestamp 1e400", body: `{"messageId":"m","data":[{"action":"created","timestamp":1e400,"entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "userId 1e400", body: `{"messageId":"m","data":[{"action":"created","timestamp":1,"userId":1e400,"entity":{"type":"job","id":1}}]}`, wantErr: webhook.ErrMalformed},
+		{name: "changeset nested 65 deep", body: `{"messageId":"m","data":[{"action":"updated","timestamp":1,"entity":{"type":"job","id":1},"changeset":[{"field":"x","newValue":` + strings.Repeat("[", 60) + strings.Repeat("]", 60) + `}]}]}`, wantErr: webhook.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

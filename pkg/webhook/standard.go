@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -57,11 +58,50 @@ func (s Secret) mac(id, timestamp string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
+// sigChars is the length of a v1 signature: the padded base64 of one SHA-256.
+const sigChars = (sha256.Size + 2) / 3 * 4
+
 // StandardHeaders are the three Standard Webhooks headers of one delivery.
 type StandardHeaders struct {
 	ID        string // webhook-id
 	Timestamp string // webhook-timestamp, Unix seconds
 	Signature string // webhook-signature, space-separated "v1,<base64>" entries
+}
+
+// MaxWebhookIDLen is the longest webhook-id ReadStandardHeaders accepts.
+const MaxWebhookIDLen = 256
+
+// ReadStandardHeaders takes the three Standard Webhooks headers from h (names are
+// case-insensitive, as in any http.Header). Each may appear at most once: a second
+// webhook-id, webhook-timestamp or webhook-signature field line is an error, because which
+// one a proxy in front, the signature check and the deduplication would each pick is not
+// defined (several signatures belong in one header, space-separated). A webhook-id must be
+// at most MaxWebhookIDLen bytes of printable ASCII without spaces, since it becomes a
+// NATS message id. A missing header is left empty for VerifyStandard to refuse.
+// Errors match ErrMalformed.
+func ReadStandardHeaders(h http.Header) (StandardHeaders, error) {
+	var out StandardHeaders
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"Webhook-Id", &out.ID}, {"Webhook-Timestamp", &out.Timestamp}, {"Webhook-Signature", &out.Signature}} {
+		switch v := h.Values(f.name); len(v) {
+		case 0:
+		case 1:
+			*f.dst = v[0]
+		default:
+			return StandardHeaders{}, malformed("%s header sent %d times; send it once", strings.ToLower(f.name), len(v))
+		}
+	}
+	if len(out.ID) > MaxWebhookIDLen {
+		return StandardHeaders{}, malformed("webhook-id longer than %d bytes", MaxWebhookIDLen)
+	}
+	for i := 0; i < len(out.ID); i++ {
+		if c := out.ID[i]; c <= ' ' || c > '~' {
+			return StandardHeaders{}, malformed("webhook-id: want printable ASCII without spaces")
+		}
+	}
+	return out, nil
 }
 
 // VerifyStandard checks a Standard Webhooks v1 delivery: the timestamp must be within
@@ -82,10 +122,16 @@ func VerifyStandard(secrets []Secret, h StandardHeaders, body []byte, now time.T
 	if d := now.Sub(ts); d > tolerance || d < -tolerance {
 		return time.Time{}, ErrTimestampOutOfTolerance
 	}
-	var buf [sha256.Size]byte
+	// base64.Decode panics when dst is shorter than DecodedLen(len(src)), which for the 44
+	// characters of a v1 signature is 33 bytes, one more than a SHA-256 (44 characters
+	// without padding decode to 33).
+	var buf [sigChars / 4 * 3]byte
 	for _, entry := range strings.Fields(h.Signature) {
 		version, sig, ok := strings.Cut(entry, ",")
 		if !ok || version != "v1" {
+			continue
+		}
+		if len(sig) != sigChars {
 			continue
 		}
 		n, err := base64.StdEncoding.Decode(buf[:], []byte(sig))
@@ -113,9 +159,9 @@ type StandardEvent struct {
 
 // ParseStandard parses the recommended Standard Webhooks payload. type is
 // "<entity>.<action>" (a longer dotted type uses its last two parts); data must be an
-// object with an "id" member (the key matched exactly, the last one if repeated), a JSON
-// integer (kept exact, never through float64) or a string.
-// Errors match ErrMalformed.
+// object with an "id" member (the key matched exactly), a JSON integer (kept exact, never
+// through float64) or a string. The body must be valid UTF-8 and strict JSON, as
+// ParseServiceTrade says. Errors match ErrMalformed.
 func ParseStandard(body []byte) (StandardEvent, error) {
 	if !utf8.Valid(body) {
 		return StandardEvent{}, malformed("body is not valid UTF-8")
@@ -127,6 +173,9 @@ func ParseStandard(body []byte) (StandardEvent, error) {
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return StandardEvent{}, malformed("body: %v", err)
+	}
+	if err := checkStrict(body); err != nil {
+		return StandardEvent{}, err
 	}
 	parts := strings.Split(p.Type, ".")
 	if len(parts) < 2 {

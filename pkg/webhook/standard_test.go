@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,9 @@ func TestVerifyStandard(t *testing.T) {
 		{name: "timestamp re-signed is still checked against tolerance", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: "1614265331", Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "missing signature", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp}, body: specBody, now: specTime, wantErr: webhook.ErrMissingSignatureHeaders},
 		{name: "timestamp not a number", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: "yesterday", Signature: specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrBadTimestamp},
+		{name: "signature longer than a SHA-256", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1," + strings.Repeat("A", 48)}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "44 base64 characters without padding", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1," + strings.Repeat("0", 44)}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "valid signature with base64 appended", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature + "AAAA"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "garbage signature entries", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1 v1, v2,abc v1,!!!"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 	}
 	for _, tt := range tests {
@@ -125,6 +129,20 @@ func TestParseStandard(t *testing.T) {
 		{name: "bad timestamp", body: `{"type":"job.created","timestamp":"noon","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
 		{name: "not json", body: `{"type":`, wantErr: webhook.ErrMalformed},
 		{name: "invalid utf-8", body: "{\"type\":\"job.created\",\"data\":{\"id\":1,\"n\":\"\xff\"}}", wantErr: webhook.ErrMalformed},
+		{name: "two ids", body: `{"type":"job.created","data":{"id":1,"id":2}}`, wantErr: webhook.ErrMalformed},
+		{name: "id and ID", body: `{"type":"job.created","data":{"id":1,"ID":2}}`, wantErr: webhook.ErrMalformed},
+		{name: "two types", body: `{"type":"job.created","type":"job.deleted","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
+		{name: "escaped duplicate type", body: `{"type":"job.created","\u0074ype":"job.deleted","data":{"id":1}}`, wantErr: webhook.ErrMalformed},
+		{name: "two data", body: `{"type":"job.created","data":{"id":1},"data":{"id":2}}`, wantErr: webhook.ErrMalformed},
+		{name: "id -0", body: `{"type":"job.created","data":{"id":-0}}`, wantErr: webhook.ErrMalformed},
+		{name: "id 1e400", body: `{"type":"job.created","data":{"id":1e400}}`, wantErr: webhook.ErrMalformed},
+		{name: "id 1.0", body: `{"type":"job.created","data":{"id":1.0}}`, wantErr: webhook.ErrMalformed},
+		{name: "id 2^64", body: `{"type":"job.created","data":{"id":18446744073709551616}}`, wantErr: webhook.ErrMalformed},
+		{name: "1e400 beside the id", body: `{"type":"job.created","data":{"id":1,"amount":1e400}}`, wantErr: webhook.ErrMalformed},
+		{name: "nested 65 deep in data", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}}`, wantErr: webhook.ErrMalformed},
+		{name: "nested past encoding/json's limit", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}}`, wantErr: webhook.ErrMalformed},
+		{name: "lone surrogate escape", body: `{"type":"job.created","data":{"id":1,"name":"\ud800"}}`, wantErr: webhook.ErrMalformed},
+		{name: "nested 64 deep", body: `{"type":"job.created","data":{"id":1,"x":` + strings.Repeat("[", 62) + strings.Repeat("]", 62) + `}}`, wantEntity: "work_order", wantAction: "created", wantID: "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +155,44 @@ func TestParseStandard(t *testing.T) {
 			}
 			if ev.Entity != tt.wantEntity || ev.Action != tt.wantAction || ev.EntityID != tt.wantID {
 				t.Errorf("got %s/%s/%s, want %s/%s/%s", ev.Entity, ev.Action, ev.EntityID, tt.wantEntity, tt.wantAction, tt.wantID)
+			}
+		})
+	}
+}
+
+func TestReadStandardHeaders(t *testing.T) {
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Add(kv[i], kv[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name    string
+		h       http.Header
+		want    webhook.StandardHeaders
+		wantErr error
+	}{
+		{name: "all three", h: hdr("webhook-id", "msg_1", "WEBHOOK-TIMESTAMP", "1", "Webhook-Signature", "v1,a v1,b"), want: webhook.StandardHeaders{ID: "msg_1", Timestamp: "1", Signature: "v1,a v1,b"}},
+		{name: "missing ones stay empty", h: hdr("webhook-id", "msg_1"), want: webhook.StandardHeaders{ID: "msg_1"}},
+		{name: "longest id", h: hdr("webhook-id", strings.Repeat("m", webhook.MaxWebhookIDLen)), want: webhook.StandardHeaders{ID: strings.Repeat("m", webhook.MaxWebhookIDLen)}},
+		{name: "two ids", h: hdr("webhook-id", "msg_1", "webhook-id", "msg_2"), wantErr: webhook.ErrMalformed},
+		{name: "two ids in other cases", h: hdr("webhook-id", "msg_1", "WEBHOOK-ID", "msg_1"), wantErr: webhook.ErrMalformed},
+		{name: "two timestamps", h: hdr("webhook-timestamp", "1", "webhook-timestamp", "2"), wantErr: webhook.ErrMalformed},
+		{name: "two signature lines", h: hdr("webhook-signature", "v1,a", "webhook-signature", "v1,b"), wantErr: webhook.ErrMalformed},
+		{name: "id too long", h: hdr("webhook-id", strings.Repeat("m", webhook.MaxWebhookIDLen+1)), wantErr: webhook.ErrMalformed},
+		{name: "id with a space", h: hdr("webhook-id", "msg 1"), wantErr: webhook.ErrMalformed},
+		{name: "id with a non-ASCII byte", h: hdr("webhook-id", "msg_\xff"), wantErr: webhook.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := webhook.ReadStandardHeaders(tt.h)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}

@@ -20,6 +20,8 @@ var (
 	errNotDeliverable   = errors.New("no valid subject for an event")
 	errMissingTenantKey = errors.New("tenant is not configured for Standard Webhooks")
 	errBodyRead         = errors.New("could not read the request body")
+	errNoHook           = errors.New("no webhook endpoint at this path: POST /hooks/{tenant}/servicetrade/{token} or /hooks/{tenant}/standard")
+	errNotPost          = errors.New("webhooks are POSTed")
 )
 
 // answers maps each error class to its HTTP status and the code in the JSON error body.
@@ -30,6 +32,8 @@ var answers = []struct {
 	code   string
 }{
 	{errUnknownTenant, http.StatusNotFound, "unknown_tenant"},
+	{errNoHook, http.StatusNotFound, "not_found"},
+	{errNotPost, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errSourceDisabled, http.StatusUnauthorized, "unauthenticated"},
 	{errMissingTenantKey, http.StatusUnauthorized, "unauthenticated"},
 	{webhook.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
@@ -56,12 +60,18 @@ type errorBody struct {
 	Code  string `json:"code"`
 }
 
-// writeError answers err as JSON and returns the code it used (the metrics outcome).
+// writeError answers err as JSON and returns the code it used (the metrics outcome). A
+// 4xx also closes the connection.
 func writeError(w http.ResponseWriter, err error) string {
 	status, code := classify(err)
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
 		msg = "internal error"
+	}
+	if status < 500 {
+		// A refused request may be framed otherwise than its sender meant (say, with both
+		// Content-Length and Transfer-Encoding): read no further request from its connection.
+		w.Header().Set("Connection", "close")
 	}
 	if after := failure.RetryAfterOf(err); after > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))

@@ -134,6 +134,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.mux.HandleFunc("POST /hooks/{tenant}/servicetrade/{token}", g.serveServiceTrade)
 	g.mux.HandleFunc("POST /hooks/{tenant}/standard", g.serveStandard)
+	g.mux.HandleFunc("/hooks/", g.serveNoHook)
 	g.mux.HandleFunc("GET /healthz", g.serveHealth)
 	g.mux.HandleFunc("GET /readyz", g.serveReady)
 	g.mux.Handle("GET /metrics", g.metricsHandler())
@@ -146,17 +147,44 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // Registry is the Prometheus registry /metrics serves; callers may add their collectors.
 func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 
-// NewHTTPServer returns an http.Server for h on addr with timeouts that keep slow or
-// stalled clients from holding it: headers within 2 s, the whole request within 3 s, the
-// answer written within 5 s, idle keep-alive connections closed after 60 s.
+// NewHTTPServer returns an http.Server for h on addr with the default HTTPLimits, which
+// keep slow or stalled clients from holding it: headers within 2 s, the whole request within
+// 3 s, the answer written within 5 s, idle keep-alive connections closed after 60 s, header
+// blocks up to 64 KiB.
 func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return HTTPLimits{}.Server(addr, h)
+}
+
+// HTTPLimits bound what one client may hold of an HTTP server. A zero field takes its
+// default. Requests the limits cut off never reach the handler: net/http closes a
+// connection whose headers are late, and answers an oversized header block with its own
+// plain-text 431. A body still arriving at RequestWithin fails the handler's read.
+type HTTPLimits struct {
+	HeaderWithin   time.Duration // request line and headers (default 2 s)
+	RequestWithin  time.Duration // the whole request, body included (default 3 s)
+	WriteWithin    time.Duration // from the end of the headers to the answer written (default 5 s)
+	IdleAfter      time.Duration // an idle keep-alive connection is closed (default 60 s)
+	MaxHeaderBytes int           // request line and headers (default 64 KiB)
+}
+
+// Server returns an http.Server for h on addr within l.
+func (l HTTPLimits) Server(addr string, h http.Handler) *http.Server {
+	def := func(d, v time.Duration) time.Duration {
+		if d == 0 {
+			return v
+		}
+		return d
+	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 2 * time.Second,
-		ReadTimeout:       3 * time.Second,
-		WriteTimeout:      5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: def(l.HeaderWithin, 2*time.Second),
+		ReadTimeout:       def(l.RequestWithin, 3*time.Second),
+		WriteTimeout:      def(l.WriteWithin, 5*time.Second),
+		IdleTimeout:       def(l.IdleAfter, 60*time.Second),
+		MaxHeaderBytes:    l.MaxHeaderBytes,
 	}
 }

@@ -34,11 +34,12 @@ const (
 
 // env is one gateway on a fresh embedded JetStream.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server.Server
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	dir    *tenant.Directory
+	gw     *gateway.Gateway
 	url    string
 	now    atomic.Int64 // Unix seconds the gateway's clock reads
 	client *http.Client
@@ -46,7 +47,7 @@ type env struct {
 
 type envOption func(*gateway.Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, client: &http.Client{Timeout: 10 * time.Second}}
 	e.now.Store(time.Now().Unix())
@@ -76,12 +77,18 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(gw)
-	hs.Config = gateway.NewHTTPServer("", gw)
-	hs.Start()
-	t.Cleanup(hs.Close)
-	e.url = hs.URL
+	e.gw = gw
+	e.serve(gateway.NewHTTPServer("", gw))
 	return e
+}
+
+// serve starts srv for the gateway on a free loopback port and points e.url at it.
+func (e *env) serve(srv *http.Server) {
+	hs := httptest.NewUnstartedServer(e.gw)
+	hs.Config = srv
+	hs.Start()
+	e.t.Cleanup(hs.Close)
+	e.url = hs.URL
 }
 
 // putTenant stores a tenant record and, once the gateway follows the bucket, waits until

@@ -16,8 +16,6 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/webhook"
 )
 
-const maxWebhookIDLen = 256
-
 // accepted is the body of a 2xx answer.
 type accepted struct {
 	Events int `json:"events"`
@@ -30,6 +28,17 @@ func (g *Gateway) serveServiceTrade(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) serveStandard(w http.ResponseWriter, r *http.Request) {
 	g.serve(w, r, event.SourceStandard, g.ingestStandard)
+}
+
+// serveNoHook answers, as JSON like every other refusal, a request under /hooks/ that no
+// webhook route takes: another method than POST, or a path without its tenant or token.
+func (g *Gateway) serveNoHook(w http.ResponseWriter, r *http.Request) {
+	err := errNoHook
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		err = errNotPost
+	}
+	g.metrics.request("unknown", "unknown", writeError(w, err))
 }
 
 // ingestFunc turns one request into persisted events.
@@ -122,18 +131,14 @@ func (g *Gateway) ingestStandard(ctx context.Context, t *tenant.Tenant, r *http.
 	if len(t.StandardSecrets) == 0 {
 		return accepted{}, errMissingTenantKey
 	}
-	h := webhook.StandardHeaders{
-		ID:        r.Header.Get("webhook-id"),
-		Timestamp: r.Header.Get("webhook-timestamp"),
-		Signature: r.Header.Get("webhook-signature"),
+	h, err := webhook.ReadStandardHeaders(r.Header)
+	if err != nil {
+		return accepted{}, err
 	}
 	received := g.cfg.Now()
 	sent, err := webhook.VerifyStandard(t.StandardSecrets, h, body, received, g.cfg.Tolerance)
 	if err != nil {
 		return accepted{}, err
-	}
-	if len(h.ID) > maxWebhookIDLen {
-		return accepted{}, fmt.Errorf("%w: webhook-id longer than %d bytes", webhook.ErrMalformed, maxWebhookIDLen)
 	}
 	ev, err := webhook.ParseStandard(body)
 	if err != nil {
