@@ -15,6 +15,7 @@ var (
 	errUnknownTenant    = errors.New("unknown tenant")
 	errSourceDisabled   = errors.New("this webhook source is not configured for the tenant")
 	errBodyTooLarge     = errors.New("request body over the limit")
+	errEventTooLarge    = errors.New("event too large to store")
 	errRateLimited      = errors.New("tenant over its event rate limit")
 	errNotPersisted     = errors.New("events not persisted in time; retry")
 	errNotDeliverable   = errors.New("no valid subject for an event")
@@ -38,6 +39,7 @@ var answers = []struct {
 	{errMissingTenantKey, http.StatusUnauthorized, "unauthenticated"},
 	{webhook.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{errEventTooLarge, http.StatusRequestEntityTooLarge, "event_too_large"},
 	{errBodyRead, http.StatusBadRequest, "bad_body"},
 	{webhook.ErrMalformed, http.StatusBadRequest, "malformed"},
 	{errNotDeliverable, http.StatusBadRequest, "malformed"},

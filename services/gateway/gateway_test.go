@@ -516,3 +516,18 @@ func TestStalledClientsAreCutOff(t *testing.T) {
 		t.Fatalf("next honest request: %d", a.status)
 	}
 }
+
+// TestEventOverNATSLimit: a body the gateway accepts whose event would be larger than
+// NATS takes is refused 413 at once — not 503, which the sender would retry for ever.
+func TestEventOverNATSLimit(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.MaxBodyBytes = 2 << 20 })
+	pad := strings.Repeat("x", 1<<20)
+	body := []byte(`{"type":"asset.updated","data":{"id":1,"notes":"` + pad + `"}}`)
+	a := e.post("/hooks/demo/standard", body, signed(t, specSecret, "msg_big", e.now.Load(), body))
+	if a.status != http.StatusRequestEntityTooLarge || a.body["code"] != "event_too_large" {
+		t.Fatalf("got %d %v, want 413 event_too_large", a.status, a.body)
+	}
+	if n := e.streamMsgs("EVENTS"); n != 0 {
+		t.Fatalf("EVENTS holds %d messages, want 0", n)
+	}
+}

@@ -39,6 +39,13 @@ func (m outgoing) msg() *nats.Msg {
 	}
 }
 
+// size is the message's size as NATS counts it against max_payload, headers included,
+// plus room for the batch headers group commit adds.
+func (m outgoing) size() int {
+	const headerRoom = 256 // NATS/1.0 line, Content-Type, Nats-Batch-Id/-Sequence/-Commit
+	return len(m.data) + len(jetstream.MsgIDHeader) + len(m.dedupID) + len(event.ContentType) + headerRoom
+}
+
 // publishResult counts what JetStream did with a request's events.
 type publishResult struct {
 	Stored     int `json:"stored"`
@@ -79,12 +86,20 @@ type commitResult struct {
 }
 
 // publish persists msgs, each with its dedup id as Nats-Msg-Id, and returns once every
-// one is acknowledged. It returns an error matching errNotPersisted unless every message
+// one is acknowledged. A message larger than the server or the stream takes is
+// errEventTooLarge. Otherwise it returns an error matching errNotPersisted unless every message
 // was acknowledged before ctx ended; the messages that were stored stay stored and the
 // sender's retry, with the same ids, is deduplicated by JetStream.
 func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []outgoing) (publishResult, error) {
 	if !p.js.Conn().IsConnected() {
 		return publishResult{}, notPersisted(errors.New("not connected to NATS"))
+	}
+	// A message over the server's limit would be refused on every retry; say so now.
+	limit := p.js.Conn().MaxPayload()
+	for _, m := range msgs {
+		if size := int64(m.size()); size > limit {
+			return publishResult{}, fmt.Errorf("%w: an event of %d bytes, NATS takes at most %d", errEventTooLarge, size, limit)
+		}
 	}
 	start := time.Now()
 	res, err := p.persist(ctx, msgs)
@@ -234,6 +249,10 @@ func (p *publisher) publishEach(ctx context.Context, msgs []outgoing) (publishRe
 				res.Stored++
 			}
 		case err := <-f.Err():
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+				return res, fmt.Errorf("%w: over the stream's max_msg_size", errEventTooLarge)
+			}
 			return res, notPersisted(err)
 		case <-ctx.Done():
 			return res, notPersisted(ctx.Err())
