@@ -61,13 +61,16 @@ type Service struct {
 }
 
 // Main parses args (flags, then FS_* environment variables; -nats-url also reads NATS_URL)
-// into f and fs, then runs s until SIGINT or SIGTERM. f must already be registered on fs,
-// with the service's own flags beside it.
-func Main(ctx context.Context, s Service, fs *flag.FlagSet, f *Flags, args []string, getenv func(string) string, stderr io.Writer) error {
+// into f and fs, then runs the service until SIGINT or SIGTERM. f must already be
+// registered on fs, with the service's own flags beside it. service is called only after
+// parsing, so that a Service built from the service's own flags (its sink's URL and
+// credentials) sees their values rather than their zero values.
+func Main(ctx context.Context, service func() Service, fs *flag.FlagSet, f *Flags, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	if err := envflag.Parse(fs, args, "FS", map[string]string{"nats-url": "NATS_URL"}, getenv); err != nil {
 		return err
 	}
+	s := service()
 	level, err := zerolog.ParseLevel(f.LogLevel)
 	if err != nil {
 		return fmt.Errorf("-log-level: %w", err)

@@ -40,7 +40,7 @@ func main() {
 		var pc paycom.Config
 		var tz string
 		registerPaycom(fs, &pc, &tz)
-		err = consumerd.Main(context.Background(), payroll.Service(pc, tz), fs, &f, args, os.Getenv, os.Stderr)
+		err = consumerd.Main(context.Background(), func() consumerd.Service { return payroll.Service(pc, tz) }, fs, &f, args, os.Getenv, os.Stderr)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "payroll:", err)
