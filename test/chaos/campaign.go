@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,7 +97,8 @@ type campaign struct {
 	led   *Ledger
 }
 
-// Run runs the campaign and returns its ledger, also written to Dir/ledger.json. An error
+// Run runs the campaign and returns its ledger, also written to Dir/ledger.json beside
+// everything it was judged from (observations.json). An error
 // means the campaign could not run (a binary missing, a process that would not start);
 // a system that loses or doubles events is a ledger whose Verdict is FAIL.
 func Run(ctx context.Context, cfg Config) (*Ledger, error) {
@@ -137,7 +139,10 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	Judge(c.led, obs)
 	c.led.DurationSeconds = time.Since(start).Seconds()
-	return c.led, writeLedger(filepath.Join(cfg.Dir, "ledger.json"), c.led)
+	if err := writeJSON(filepath.Join(cfg.Dir, "observations.json"), obs); err != nil {
+		return nil, err
+	}
+	return c.led, writeJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
 }
 
 // startAll starts nats-server, the simulators, the gateway and the consumers, in that
@@ -442,22 +447,35 @@ func (c *campaign) stopAll() {
 	}
 }
 
-// freeAddrs returns n loopback addresses whose ports were free a moment ago.
+// freeAddrs returns n distinct loopback addresses whose ports were free a moment ago. They
+// lie below the ephemeral range (32768 and up on Linux): a port the kernel hands to some
+// outgoing connection meanwhile would stop a process from starting or restarting.
 func freeAddrs(n int) ([]string, error) {
-	out := make([]string, n)
-	for i := range out {
-		p, err := harness.FreePort()
-		if err != nil {
-			return nil, err
+	var out []string
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
 		}
-		out[i] = "127.0.0.1:" + strconv.Itoa(p)
+	}()
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 100*n {
+			return nil, errors.New("no free loopback ports between 20000 and 32000")
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		held = append(held, ln)
+		out = append(out, addr)
 	}
 	return out, nil
 }
 
-// writeLedger writes l as indented JSON to path.
-func writeLedger(path string, l *Ledger) error {
-	b, err := json.MarshalIndent(l, "", "  ")
+// writeJSON writes v as indented JSON to path.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

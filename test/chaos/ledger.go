@@ -82,8 +82,11 @@ type Ledger struct {
 	Regressions int `json:"regressions"`
 	// Absorbed counts re-deliveries the sinks answered as duplicates (idempotency by event
 	// id, identical punches) or stale (asset version guard): informational.
-	Absorbed       map[string]int `json:"absorbed"`
-	DeadLetterMsgs int            `json:"dead_letter_messages"`
+	Absorbed map[string]int `json:"absorbed"`
+	// SharedPunches counts punches (employee, time, type) that two clock events would
+	// import alike — a zero-length clock event next to another: payroll keeps one.
+	SharedPunches  int `json:"shared_punches"`
+	DeadLetterMsgs int `json:"dead_letter_messages"`
 
 	Imbalance []string `json:"imbalance"` // why the ledger does not balance
 	Details   []string `json:"details"`   // the first lost, doubled and unexpected items
@@ -396,16 +399,25 @@ func (s *sinkState) unexpected(l *Ledger, events map[string]*attemptedEvent) {
 			}
 		}
 	}
-	explained := map[punchKey]bool{}
+	explained := map[punchKey]map[int64]bool{} // punch → the attempted clock events it is of
 	for _, e := range events {
 		if c, ok := s.clocks[e.entityID]; ok && e.entity == event.EntityTimeEntry {
 			code := s.obs.Account.EECodes[c.UserID]
-			explained[punchKey{code, paycom.PunchIn, c.ClockIn}] = true
-			explained[punchKey{code, paycom.PunchOut, c.ClockOut}] = true
+			for _, k := range []punchKey{{code, paycom.PunchIn, c.ClockIn}, {code, paycom.PunchOut, c.ClockOut}} {
+				if explained[k] == nil {
+					explained[k] = map[int64]bool{}
+				}
+				explained[k][c.ID] = true
+			}
+		}
+	}
+	for _, clocks := range explained {
+		if len(clocks) > 1 {
+			l.SharedPunches++
 		}
 	}
 	for k, n := range s.punches {
-		if !explained[k] {
+		if explained[k] == nil {
 			l.Unexpected += n
 			l.detail("unexpected: payroll imported punch %s %s at %s, of no attempted clock event", k.eecode, k.typ, strconv.FormatInt(k.at, 10))
 		}
