@@ -131,9 +131,10 @@ type attemptedEvent struct {
 //
 // DupApplied counts effects beyond the first: the same (operation, entity, event id) applied
 // again by the work-order system or the registry, the same punch (employee, time, type)
-// imported again by payroll. Unexpected counts sink writes and stored events whose event
-// id was never attempted, punches of no clock event that was attempted, dead letters of no
-// stored event, and regressions. The verdict is PASS when nothing is lost, doubled or
+// imported again by payroll (more often than there are attempted clock events it is of).
+// Unexpected counts sink writes and stored events whose event id was never attempted,
+// punches of no clock event that was attempted, dead letters of no stored event, and
+// regressions. The verdict is PASS when nothing is lost, doubled or
 // unexpected, the ledger balances, and every sink applied something.
 func Judge(l *Ledger, obs Observations) {
 	l.Deliveries = len(obs.Deliveries)
@@ -176,7 +177,7 @@ func Judge(l *Ledger, obs Observations) {
 		}
 	}
 
-	s := newSinkState(obs)
+	s := newSinkState(obs, events)
 	ids := make([]string, 0, len(events))
 	for id := range events {
 		ids = append(ids, id)
@@ -285,16 +286,17 @@ type sinkState struct {
 	woHeld, assetHeld     map[int64]bool // held at the end
 	woWrites, assetWrites map[writeKey]int
 	punches               map[punchKey]int
-	jobs, assets          map[int64]bool // ServiceTrade still has them
+	punchOf               map[punchKey]map[int64]bool // punch → the attempted clock events it is of
+	jobs, assets          map[int64]bool              // ServiceTrade still has them
 	clocks                map[int64]servicetrade.ClockEvent
 }
 
-func newSinkState(obs Observations) *sinkState {
+func newSinkState(obs Observations, events map[string]*attemptedEvent) *sinkState {
 	s := &sinkState{obs: obs,
 		woMax: map[int64]int64{}, assetMax: map[int64]int64{}, locMax: map[int64]int64{},
 		woHeld: map[int64]bool{}, assetHeld: map[int64]bool{},
 		woWrites: map[writeKey]int{}, assetWrites: map[writeKey]int{},
-		punches: map[punchKey]int{}, jobs: map[int64]bool{}, assets: map[int64]bool{},
+		punches: map[punchKey]int{}, punchOf: map[punchKey]map[int64]bool{}, jobs: map[int64]bool{}, assets: map[int64]bool{},
 		clocks: map[int64]servicetrade.ClockEvent{},
 	}
 	for _, a := range obs.WorkOrders.Applied {
@@ -330,6 +332,17 @@ func newSinkState(obs Observations) *sinkState {
 	}
 	for _, c := range obs.Account.ClockEvents {
 		s.clocks[c.ID] = c
+	}
+	for _, e := range events {
+		if c, ok := s.clocks[e.entityID]; ok && e.entity == event.EntityTimeEntry {
+			code := obs.Account.EECodes[c.UserID]
+			for _, k := range []punchKey{{code, paycom.PunchIn, c.ClockIn}, {code, paycom.PunchOut, c.ClockOut}} {
+				if s.punchOf[k] == nil {
+					s.punchOf[k] = map[int64]bool{}
+				}
+				s.punchOf[k][c.ID] = true
+			}
+		}
 	}
 	return s
 }
@@ -382,9 +395,9 @@ func (s *sinkState) doubled(l *Ledger) {
 		}
 	}
 	for k, n := range s.punches {
-		if n > 1 {
-			l.DupApplied += n - 1
-			l.detail("dup_applied: payroll imported punch %s %s at %d %d times", k.eecode, k.typ, k.at, n)
+		if of := max(1, len(s.punchOf[k])); n > of {
+			l.DupApplied += n - of
+			l.detail("dup_applied: payroll imported punch %s %s at %d %d times, for %d clock events", k.eecode, k.typ, k.at, n, of)
 		}
 	}
 }
@@ -399,25 +412,13 @@ func (s *sinkState) unexpected(l *Ledger, events map[string]*attemptedEvent) {
 			}
 		}
 	}
-	explained := map[punchKey]map[int64]bool{} // punch → the attempted clock events it is of
-	for _, e := range events {
-		if c, ok := s.clocks[e.entityID]; ok && e.entity == event.EntityTimeEntry {
-			code := s.obs.Account.EECodes[c.UserID]
-			for _, k := range []punchKey{{code, paycom.PunchIn, c.ClockIn}, {code, paycom.PunchOut, c.ClockOut}} {
-				if explained[k] == nil {
-					explained[k] = map[int64]bool{}
-				}
-				explained[k][c.ID] = true
-			}
-		}
-	}
-	for _, clocks := range explained {
+	for _, clocks := range s.punchOf {
 		if len(clocks) > 1 {
 			l.SharedPunches++
 		}
 	}
 	for k, n := range s.punches {
-		if explained[k] == nil {
+		if s.punchOf[k] == nil {
 			l.Unexpected += n
 			l.detail("unexpected: payroll imported punch %s %s at %s, of no attempted clock event", k.eecode, k.typ, strconv.FormatInt(k.at, 10))
 		}
