@@ -36,10 +36,11 @@ bench: build ## measure ingest (`ingest …`), the pipeline end to end (`e2e …
 	$(GO) run ./test/bench/e2e -nats-server-bin bin/nats-server
 	$(GO) run ./test/bench/replay -nats-server-bin bin/nats-server
 
-CHAOS_CYCLES ?= 50
-CHAOS_SEED   ?= 0
+CHAOS_CYCLES   ?= 50
+CHAOS_SEED     ?= 0
+CHAOS_MAX_DOWN ?= 6s
 chaos: build ## fault campaign: CHAOS_CYCLES (50) crash cycles under load, ledger-checked (CHAOS_SEED=… replays one)
-	$(GO) run ./test/chaos/cmd/chaos -bin-dir bin -cycles $(CHAOS_CYCLES) -seed $(CHAOS_SEED)
+	$(GO) run ./test/chaos/cmd/chaos -bin-dir bin -cycles $(CHAOS_CYCLES) -seed $(CHAOS_SEED) -max-down $(CHAOS_MAX_DOWN)
 
 fuzz: ## fuzz the webhook parsers and the signature check for FUZZTIME each
 	@set -e; for f in FuzzParseServiceTrade FuzzParseStandard FuzzVerifyStandard; do \
