@@ -8,13 +8,13 @@ export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test vet tools bench fuzz dev-secrets clean
+.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build every binary into bin/ (nats-server too, from the pinned module)
-	$(GO) build -o bin/ ./services/gateway/cmd/gateway ./services/fieldstream/cmd/fieldstream ./services/assets/cmd/assets ./services/workorders/cmd/workorders ./services/payroll/cmd/payroll ./services/fsctl/cmd/fsctl ./services/poller/cmd/poller
+	$(GO) build -o bin/ ./services/gateway/cmd/gateway ./services/fieldstream/cmd/fieldstream ./services/assets/cmd/assets ./services/workorders/cmd/workorders ./services/payroll/cmd/payroll ./services/fsctl/cmd/fsctl ./services/poller/cmd/poller ./services/simulator/cmd/simulator
 	cd test && $(GO) build -o ../bin/nats-server github.com/nats-io/nats-server/v2
 
 run: build ## run the pipeline on an embedded JetStream (.data/), gateway on :8080, simulated ServiceTrade
@@ -35,6 +35,12 @@ bench: build ## measure ingest (`ingest …`), the pipeline end to end (`e2e …
 	$(GO) run ./test/bench/ingest -gateway-bin bin/gateway -nats-server-bin bin/nats-server
 	$(GO) run ./test/bench/e2e -nats-server-bin bin/nats-server
 	$(GO) run ./test/bench/replay -nats-server-bin bin/nats-server
+
+CHAOS_CYCLES   ?= 50
+CHAOS_SEED     ?= 0
+CHAOS_MAX_DOWN ?= 6s
+chaos: build ## fault campaign: CHAOS_CYCLES (50) crash cycles under load, ledger-checked (CHAOS_SEED=… replays one)
+	$(GO) run ./test/chaos/cmd/chaos -bin-dir bin -cycles $(CHAOS_CYCLES) -seed $(CHAOS_SEED) -max-down $(CHAOS_MAX_DOWN)
 
 FUZZ_TARGETS := pkg:./webhook:FuzzParseServiceTrade pkg:./webhook:FuzzParseStandard \
 	pkg:./webhook:FuzzVerifyStandard pkg:./webhook:FuzzCheckStrict pkg:./webhook:FuzzMemberValue \

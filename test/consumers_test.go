@@ -205,7 +205,7 @@ func TestConsumersConvergeUnderFaults(t *testing.T) {
 // employee it does not know; exactly those clock events are dead-lettered and every other
 // one is imported.
 func TestPayrollSplitIsolatesBadPunches(t *testing.T) {
-	e := newPipelineEnv(t, simulator.StackConfig{Account: stsim.AccountConfig{Seed: 5}, UnknownToPayroll: []int{0}})
+	e := newPipelineEnv(t, simulator.StackConfig{Account: stsim.AccountConfig{Seed: 6}, UnknownToPayroll: []int{0}})
 	var badUser int64
 	for user, code := range e.Stack.EECodes {
 		if code == "E001" {

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/fieldstream/fieldstream/pkg v0.0.0
+	github.com/oklog/run v1.2.0
 	github.com/rs/zerolog v1.35.1
 )
 

@@ -185,7 +185,13 @@ func (e *Env) HistoryEnd() time.Time {
 // again — which the first two counts miss, so the ack floor must also have caught up with
 // the last delivery.
 func (e *Env) Pending(ctx context.Context, name string) (uint64, error) {
-	c, err := e.JS.Consumer(ctx, "EVENTS", name)
+	return Pending(ctx, e.JS, name)
+}
+
+// Pending is Env.Pending for consumer name of EVENTS on any JetStream, such as one whose
+// consumers run as processes of their own.
+func Pending(ctx context.Context, js jetstream.JetStream, name string) (uint64, error) {
+	c, err := js.Consumer(ctx, "EVENTS", name)
 	if err != nil {
 		return 0, err
 	}

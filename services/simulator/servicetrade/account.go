@@ -135,6 +135,9 @@ type Account struct {
 	onsite       idSet             // a technician is on site
 
 	clocks map[int64]*ClockEvent
+	// clockedIn marks the technicians with an open clock event: a person is on one clock
+	// at a time, so payroll can tell every punch apart.
+	clockedIn map[int64]bool
 
 	deficiencies map[int64]*Deficiency
 	defsIn       map[string]*idSet // status → deficiency ids; fixed ones are not indexed
@@ -169,6 +172,7 @@ func NewAccount(cfg AccountConfig) (*Account, error) {
 		apptsOf:      map[int64][]int64{},
 		visits:       map[int64]*visit{},
 		clocks:       map[int64]*ClockEvent{},
+		clockedIn:    map[int64]bool{},
 		deficiencies: map[int64]*Deficiency{},
 		defsIn:       map[string]*idSet{},
 	}

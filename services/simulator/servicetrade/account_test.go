@@ -1,8 +1,10 @@
 package servicetrade_test
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -379,4 +381,33 @@ func TestAccountConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestAccountOneClockPerTechnician: a technician is on one clock at a time, even when many
+// changes share a second: one person's clock-ins and clock-outs alternate, as payroll
+// expects of the punches it imports.
+func TestAccountOneClockPerTechnician(t *testing.T) {
+	a := newAccount(t, servicetrade.AccountConfig{Seed: 3})
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 400 {
+		a.NextChanges(25, now.Add(time.Duration(i/4)*time.Second)) // four calls per second
+	}
+	byTech := map[int64][]servicetrade.ClockEvent{}
+	for _, c := range a.ClockEvents() {
+		byTech[c.UserID] = append(byTech[c.UserID], c)
+	}
+	if len(a.ClockEvents()) < 100 {
+		t.Fatalf("only %d clock events", len(a.ClockEvents()))
+	}
+	for tech, cs := range byTech {
+		slices.SortFunc(cs, func(x, y servicetrade.ClockEvent) int { return cmp.Compare(x.ClockIn, y.ClockIn) })
+		for i, c := range cs {
+			if c.ClockOut != 0 && c.ClockOut < c.ClockIn {
+				t.Errorf("technician %d: clock event %d from %d to %d", tech, c.ID, c.ClockIn, c.ClockOut)
+			}
+			if i > 0 && (cs[i-1].ClockOut == 0 || cs[i-1].ClockOut > c.ClockIn) {
+				t.Errorf("technician %d: clock event %d (in %d) while %d (in %d, out %d) was open", tech, c.ID, c.ClockIn, cs[i-1].ID, cs[i-1].ClockIn, cs[i-1].ClockOut)
+			}
+		}
+	}
 }

@@ -446,6 +446,7 @@ func (a *Account) clockIn(now int64, v *visit, apptID int64, activity string) {
 		Updated:       now,
 	}
 	a.clocks[c.ID] = c
+	a.clockedIn[v.tech] = true
 	v.clock = c.ID
 	a.emit(now, v.tech, ActionCreated, TypeClock, c.ID)
 }
@@ -454,14 +455,16 @@ func (a *Account) clockOut(now int64, v *visit) {
 	c := a.clocks[v.clock]
 	c.ClockOut, c.ElapsedTime, c.Updated = now, now-c.ClockIn, now
 	v.clock = 0
+	delete(a.clockedIn, c.UserID)
 	a.emit(now, c.UserID, ActionUpdated, TypeClock, c.ID,
 		FieldChange{"clockOut", nil, c.ClockOut},
 		FieldChange{"elapsedTime", int64(0), c.ElapsedTime})
 }
 
+// startTravel: a technician who is on no other clock sets off to a waiting appointment.
 func (a *Account) startTravel(now int64) bool {
 	id, ok := a.waiting.pick(a.rng)
-	if !ok {
+	if !ok || a.clockedIn[a.visits[id].tech] {
 		return false
 	}
 	a.waiting.remove(id)

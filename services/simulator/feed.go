@@ -1,0 +1,168 @@
+package simulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
+	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
+)
+
+// FeedPrefix is where a Feed's admin endpoints live, beside the ServiceTrade API.
+const FeedPrefix = "/admin/feed/"
+
+// Outcomes of a delivery in DeliveryRecord.Outcome.
+const (
+	OutcomeDelivered = "delivered" // an attempt got a 200–499 reply
+	OutcomeDiscarded = "discarded" // every attempt failed; ServiceTrade drops it
+	OutcomeCanceled  = "canceled"  // the feed stopped while it was in flight
+)
+
+// DeliveryRecord is the outcome of one webhook delivery the feed made, with the exact body
+// it POSTed, so that a test driver can derive the events the gateway made of it.
+type DeliveryRecord struct {
+	MessageID string          `json:"messageId"`
+	Seq       uint64          `json:"seq"`
+	Duplicate bool            `json:"duplicate,omitempty"`
+	Attempts  int             `json:"attempts"` // POSTs begun; 0: never sent
+	Status    int             `json:"status"`   // reply to the last attempt; 0: none
+	Outcome   string          `json:"outcome"`
+	Body      json.RawMessage `json:"body"`
+}
+
+// AccountSnapshot is what a test driver needs of the account's final state to judge the
+// sinks: which jobs, assets and locations still exist (deleted ones answer 404), every
+// clock event, and the payroll employee code of each technician.
+type AccountSnapshot struct {
+	Jobs        []int64                    `json:"jobs"`
+	Assets      []int64                    `json:"assets"`
+	Locations   []int64                    `json:"locations"`
+	ClockEvents []servicetrade.ClockEvent `json:"clockEvents"`
+	EECodes     map[int64]string           `json:"eecodes"`
+}
+
+// Feed sends the stack's account changes as ServiceTrade webhooks on demand and keeps the
+// outcome of every delivery, for a driver in another process (the chaos campaign) that
+// must know what was attempted and what was answered 2xx. Its handler serves
+//
+//	POST FeedPrefix+"start"       start sending (409 if already sending)
+//	POST FeedPrefix+"stop"        stop; waits for deliveries in flight (they end canceled)
+//	GET  FeedPrefix+"deliveries"  []DeliveryRecord, in completion order
+//	GET  FeedPrefix+"account"     AccountSnapshot
+//
+// It is safe for concurrent use.
+type Feed struct {
+	stack  *Stack
+	sender *servicetrade.Sender
+
+	mu      sync.Mutex
+	records []DeliveryRecord
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// NewFeed returns a stopped feed of stack's account per cfg; cfg.OnResult is the feed's.
+func NewFeed(stack *Stack, cfg servicetrade.SenderConfig) (*Feed, error) {
+	f := &Feed{stack: stack}
+	cfg.OnResult = f.record
+	s, err := servicetrade.NewSender(cfg, stack.Account)
+	if err != nil {
+		return nil, err
+	}
+	f.sender = s
+	return f, nil
+}
+
+// ErrFeedRunning: Start was called while the feed was sending.
+var ErrFeedRunning = errors.New("simulator: feed is already sending")
+
+// Start starts sending in the background until Stop.
+func (f *Feed) Start() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stop != nil {
+		return ErrFeedRunning
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	f.stop, f.done = cancel, done
+	go func() { defer close(done); _ = f.sender.Run(ctx) }()
+	return nil
+}
+
+// Stop stops sending and returns once no delivery is in flight. Stopping a stopped feed
+// does nothing.
+func (f *Feed) Stop() {
+	f.mu.Lock()
+	stop, done := f.stop, f.done
+	f.stop, f.done = nil, nil
+	f.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// Deliveries returns a copy of every delivery's record so far.
+func (f *Feed) Deliveries() []DeliveryRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]DeliveryRecord(nil), f.records...)
+}
+
+// Snapshot returns the account's current state as AccountSnapshot describes it.
+func (f *Feed) Snapshot() AccountSnapshot {
+	a := f.stack.Account
+	snap := AccountSnapshot{ClockEvents: a.ClockEvents(), EECodes: f.stack.EECodes}
+	for _, j := range a.Jobs() {
+		snap.Jobs = append(snap.Jobs, j.ID)
+	}
+	for _, as := range a.Assets() {
+		snap.Assets = append(snap.Assets, as.ID)
+	}
+	for _, l := range a.Locations() {
+		snap.Locations = append(snap.Locations, l.ID)
+	}
+	return snap
+}
+
+func (f *Feed) record(res servicetrade.Result) {
+	body, _ := res.Delivery.Body() // the sender already encoded it once
+	rec := DeliveryRecord{MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
+		Attempts: res.Attempts, Status: res.Status, Outcome: OutcomeCanceled, Body: body}
+	switch {
+	case res.Delivered:
+		rec.Outcome = OutcomeDelivered
+	case errors.Is(res.Err, servicetrade.ErrDiscarded):
+		rec.Outcome = OutcomeDiscarded
+	}
+	f.mu.Lock()
+	f.records = append(f.records, rec)
+	f.mu.Unlock()
+}
+
+// Handler serves the feed's admin endpoints under FeedPrefix.
+func (f *Feed) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+FeedPrefix+"start", func(w http.ResponseWriter, _ *http.Request) {
+		if err := f.Start(); err != nil {
+			jsonapi.WriteError(w, http.StatusConflict, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST "+FeedPrefix+"stop", func(w http.ResponseWriter, _ *http.Request) {
+		f.Stop()
+		jsonapi.WriteJSON(w, http.StatusOK, f.sender.Stats())
+	})
+	mux.HandleFunc("GET "+FeedPrefix+"deliveries", func(w http.ResponseWriter, _ *http.Request) {
+		jsonapi.WriteJSON(w, http.StatusOK, f.Deliveries())
+	})
+	mux.HandleFunc("GET "+FeedPrefix+"account", func(w http.ResponseWriter, _ *http.Request) {
+		jsonapi.WriteJSON(w, http.StatusOK, f.Snapshot())
+	})
+	return mux
+}

@@ -1,0 +1,495 @@
+// Package chaos runs fault campaigns against the real fieldstream binaries: nats-server
+// (with sync_interval: always, the production setting), the gateway, the three consumer
+// services and the simulators, each its own process on loopback. The simulated
+// ServiceTrade account sends webhooks at a steady rate while the campaign kills (-9),
+// stops (SIGSTOP/SIGCONT) and restarts processes and injects sink outages and 429 storms,
+// cycle after cycle, chosen at random from a seed. Once the load has stopped and the
+// consumers have settled, it balances a Ledger: every event answered 2xx must be applied
+// exactly once at its sink or dead-lettered, and nothing may appear that was never sent.
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/payroll"
+	"github.com/fieldstream/fieldstream/services/simulator"
+	"github.com/fieldstream/fieldstream/services/simulator/fault"
+	"github.com/fieldstream/fieldstream/test/harness"
+)
+
+// Binaries a campaign runs, by file name in Config.BinDir.
+var Binaries = []string{"nats-server", "gateway", "assets", "workorders", "payroll", "simulator"}
+
+// The tenant the campaign's webhooks are for.
+const (
+	tenantName  = "chaos"
+	tenantToken = "chaos-hook-token"
+)
+
+// Config configures Run; zero fields take the defaults in their comments.
+type Config struct {
+	// BinDir holds the Binaries. Required.
+	BinDir string
+	// Dir is the campaign's working directory: JetStream's store, one log per process,
+	// nats.conf. Required; Run does not remove it.
+	Dir string
+	// Cycles is the number of crash cycles: each kills or stops one process, and may also
+	// take a sink down or rate-limit one. Default 5.
+	Cycles int
+	// Seed chooses the faults, their timing and the simulated account. Same seed, same
+	// campaign (process scheduling aside).
+	Seed int64
+	// Rate is the webhook load in events per second. Default 20.
+	Rate float64
+	// MaxDown bounds how long a fault lasts. Default 3s.
+	MaxDown time.Duration
+	// SettleTimeout bounds the wait, once the load has stopped, for the consumers to
+	// settle. Default 3m.
+	SettleTimeout time.Duration
+	// Progress, if set, receives a line per step.
+	Progress func(line string)
+}
+
+func (c *Config) defaults() error {
+	if c.BinDir == "" || c.Dir == "" {
+		return errors.New("chaos: BinDir and Dir are required")
+	}
+	if c.Cycles <= 0 {
+		c.Cycles = 5
+	}
+	if c.Rate <= 0 {
+		c.Rate = 20
+	}
+	if c.MaxDown <= 0 {
+		c.MaxDown = 3 * time.Second
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 3 * time.Minute
+	}
+	if c.Progress == nil {
+		c.Progress = func(string) {}
+	}
+	return nil
+}
+
+// campaign is one run: its processes and where they listen.
+type campaign struct {
+	cfg   Config
+	rng   *rand.Rand
+	procs map[string]*process
+	urls  map[string]string // health URL per process; simulator base URLs by sink
+	js    jetstream.JetStream
+	led   *Ledger
+}
+
+// Run runs the campaign and returns its ledger, also written to Dir/ledger.json beside
+// everything it was judged from (observations.json). An error
+// means the campaign could not run (a binary missing, a process that would not start);
+// a system that loses or doubles events is a ledger whose Verdict is FAIL.
+func Run(ctx context.Context, cfg Config) (*Ledger, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	c := &campaign{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0xc4a05)),
+		procs: map[string]*process{}, urls: map[string]string{},
+		led: &Ledger{Seed: cfg.Seed, Cycles: cfg.Cycles, FaultsByKind: map[string]int{}}}
+	defer c.stopAll()
+	if err := c.startAll(ctx); err != nil {
+		return nil, err
+	}
+	if err := httpJSON(ctx, http.MethodPost, c.urls["servicetrade"]+simulator.FeedPrefix+"start", nil, nil); err != nil {
+		return nil, err
+	}
+	for i := 1; i <= cfg.Cycles; i++ {
+		if err := c.cycle(ctx, i); err != nil {
+			return nil, fmt.Errorf("cycle %d: %w", i, err)
+		}
+	}
+	var obs Observations
+	if err := httpJSON(ctx, http.MethodPost, c.urls["servicetrade"]+simulator.FeedPrefix+"stop", nil, &obs.SenderStats); err != nil {
+		return nil, err
+	}
+	cfg.Progress(fmt.Sprintf("load stopped after %s; settling", time.Since(start).Round(time.Second)))
+	settleStart := time.Now()
+	if err := c.settle(ctx); err != nil {
+		c.led.Imbalance = append(c.led.Imbalance, err.Error())
+	}
+	c.led.SettleSeconds = time.Since(settleStart).Seconds()
+	if err := c.observe(ctx, &obs); err != nil {
+		return nil, err
+	}
+	for _, p := range c.procs {
+		c.led.UnpromptedExits = append(c.led.UnpromptedExits, p.unprompted()...)
+	}
+	Judge(c.led, obs)
+	c.led.DurationSeconds = time.Since(start).Seconds()
+	if err := writeJSON(filepath.Join(cfg.Dir, "observations.json"), obs); err != nil {
+		return nil, err
+	}
+	return c.led, writeJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
+}
+
+// startAll starts nats-server, the simulators, the gateway and the consumers, in that
+// order, each once the one before is healthy.
+func (c *campaign) startAll(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Join(c.cfg.Dir, "logs"), 0o755); err != nil {
+		return err
+	}
+	addrs, err := freeAddrs(12)
+	if err != nil {
+		return err
+	}
+	port := func() string { a := addrs[0]; addrs = addrs[1:]; return a }
+	natsAddr, natsMon := port(), port()
+	conf := filepath.Join(c.cfg.Dir, "nats.conf")
+	store := filepath.Join(c.cfg.Dir, "jetstream")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("server_name: chaos\nlisten: %s\nhttp: %s\njetstream {\n  store_dir: %q\n  sync_interval: always\n}\n",
+		natsAddr, natsMon, store)), 0o644); err != nil {
+		return err
+	}
+	natsURL := "nats://" + natsAddr
+	c.add("nats-server", "http://"+natsMon+"/healthz", "-c", conf)
+	if err := c.startHealthy(ctx, "nats-server"); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	if c.js, err = jetstream.New(nc); err != nil {
+		return err
+	}
+	kv, err := tenant.OpenBucket(ctx, c.js)
+	if err != nil {
+		return err
+	}
+	if err := tenant.Put(ctx, kv, tenantName, tenant.Config{ServiceTradeToken: tenantToken, RatePerSecond: 100000, Burst: 100000}); err != nil {
+		return err
+	}
+
+	gw := port()
+	sims := map[string]string{"servicetrade": port(), "assets": port(), "workorders": port(), "paycom": port()}
+	for name, addr := range sims {
+		c.urls[name] = "http://" + addr
+	}
+	c.add("simulator", c.urls["servicetrade"]+simulator.FeedPrefix+"account",
+		"-servicetrade-addr", sims["servicetrade"], "-assets-addr", sims["assets"],
+		"-workorders-addr", sims["workorders"], "-paycom-addr", sims["paycom"],
+		"-hook-url", "http://"+gw+"/hooks/"+tenantName+"/servicetrade/"+tenantToken,
+		"-rate", strconv.FormatFloat(c.cfg.Rate, 'f', -1, 64),
+		"-account-seed", strconv.FormatInt(c.cfg.Seed, 10), "-feed-seed", strconv.FormatInt(c.cfg.Seed, 10))
+	if err := c.startHealthy(ctx, "simulator"); err != nil {
+		return err
+	}
+	if err := c.mapEmployees(ctx); err != nil {
+		return err
+	}
+
+	c.add("gateway", "http://"+gw+"/readyz", "-nats-url", natsURL, "-http-addr", gw, "-log-level", "warn")
+	if err := c.startHealthy(ctx, "gateway"); err != nil {
+		return err
+	}
+	common := []string{"-nats-url", natsURL, "-log-level", "warn",
+		"-servicetrade-url", c.urls["servicetrade"] + "/api", "-servicetrade-client-secret", "dev-secret",
+		// Shorter than production so that a killed consumer's messages come back, and a
+		// settled campaign is reached, within the run; MaxDeliver stays 10.
+		"-ack-wait", "10s", "-nak-delay-max", "4s"}
+	sinks := map[string][]string{
+		SinkAssets:     {"-registry-url", c.urls["assets"]},
+		SinkWorkOrders: {"-workorders-url", c.urls["workorders"]},
+		SinkPayroll:    {"-paycom-url", c.urls["paycom"], "-paycom-token", "dev-paycom-token"},
+	}
+	for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll} {
+		metrics := port()
+		c.add(name, "http://"+metrics+"/healthz", append(append([]string{"-metrics-addr", metrics}, common...), sinks[name]...)...)
+		if err := c.startHealthy(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *campaign) add(name, health string, args ...string) {
+	c.procs[name] = &process{name: name, path: filepath.Join(c.cfg.BinDir, name), args: args,
+		log: filepath.Join(c.cfg.Dir, "logs", name+".log")}
+	c.urls["health:"+name] = health
+}
+
+func (c *campaign) startHealthy(ctx context.Context, name string) error {
+	if err := c.procs[name].start(); err != nil {
+		return err
+	}
+	return c.waitHealthy(ctx, name)
+}
+
+// waitHealthy polls the process's health URL until it answers 2xx.
+func (c *campaign) waitHealthy(ctx context.Context, name string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if !c.procs[name].running() {
+			return fmt.Errorf("%s exited while starting; see %s", name, c.procs[name].log)
+		}
+		if err = httpJSON(ctx, http.MethodGet, c.urls["health:"+name], nil, nil); err == nil {
+			return nil
+		}
+		if err := pause(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s not healthy within 60 s: %w", name, err)
+}
+
+// mapEmployees maps the simulated technicians to payroll employee codes, as an operator
+// would.
+func (c *campaign) mapEmployees(ctx context.Context) error {
+	var snap simulator.AccountSnapshot
+	if err := httpJSON(ctx, http.MethodGet, c.urls["servicetrade"]+simulator.FeedPrefix+"account", nil, &snap); err != nil {
+		return err
+	}
+	emps, err := payroll.OpenEmployees(ctx, c.js)
+	if err != nil {
+		return err
+	}
+	for user, code := range snap.EECodes {
+		if err := emps.Put(ctx, user, code); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The processes a crash cycle may kill or stop, and the sink faults it may add.
+var (
+	faultTargets = []string{"nats-server", "gateway", SinkAssets, SinkWorkOrders, SinkPayroll}
+	sinkFaults   = []struct {
+		kind, sim string
+		faults    fault.Faults
+	}{
+		{"outage:assets", "assets", fault.Faults{Outage: true}},
+		{"outage:workorders", "workorders", fault.Faults{Outage: true}},
+		{"outage:paycom", "paycom", fault.Faults{Outage: true}},
+		{"429:servicetrade", "servicetrade", fault.Faults{RatePerSecond: 3}},
+		{"429:assets", "assets", fault.Faults{RatePerSecond: 2}},
+		{"429:workorders", "workorders", fault.Faults{RatePerSecond: 2}},
+		{"429:paycom", "paycom", fault.Faults{RatePerSecond: 2}},
+	}
+)
+
+// cycle injects one process fault (kill -9 then restart, or SIGSTOP then SIGCONT) and,
+// half the time, a sink fault beside it; heals both; and waits until every process is
+// healthy again, then lets the load run a moment.
+func (c *campaign) cycle(ctx context.Context, i int) error {
+	target := faultTargets[c.rng.IntN(len(faultTargets))]
+	kill := c.rng.IntN(2) == 0
+	down := c.duration(200*time.Millisecond, c.cfg.MaxDown)
+	line := fmt.Sprintf("cycle %d/%d:", i, c.cfg.Cycles)
+	var sink string
+	if c.rng.IntN(2) == 0 {
+		sf := sinkFaults[c.rng.IntN(len(sinkFaults))]
+		sink = c.urls[sf.sim] + fault.AdminPrefix + "faults"
+		if err := httpJSON(ctx, http.MethodPut, sink, sf.faults, nil); err != nil {
+			return err
+		}
+		c.count(sf.kind)
+		line += " " + sf.kind
+	}
+	p := c.procs[target]
+	if kill {
+		if err := p.kill(syscall.SIGKILL); err != nil {
+			return err
+		}
+		c.count("kill9:" + target)
+		line += " kill -9 " + target
+	} else {
+		if err := p.pause(); err != nil {
+			return err
+		}
+		c.count("stop:" + target)
+		line += " SIGSTOP " + target
+	}
+	if err := pause(ctx, down); err != nil {
+		return err
+	}
+	if kill {
+		if err := p.start(); err != nil {
+			return err
+		}
+	} else if err := p.resume(); err != nil {
+		return err
+	}
+	if sink != "" {
+		if err := httpJSON(ctx, http.MethodPut, sink, fault.Faults{}, nil); err != nil {
+			return err
+		}
+	}
+	if err := c.healAll(ctx); err != nil {
+		return err
+	}
+	c.cfg.Progress(fmt.Sprintf("%s for %s", line, down.Round(time.Millisecond)))
+	return pause(ctx, c.duration(500*time.Millisecond, 2*time.Second))
+}
+
+func (c *campaign) count(kind string) {
+	c.led.Faults++
+	c.led.FaultsByKind[kind]++
+}
+
+func (c *campaign) duration(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(c.rng.Int64N(int64(hi-lo)))
+}
+
+// healAll restarts any process that exited without a fault (the ledger lists it) and
+// waits for every process to be healthy.
+func (c *campaign) healAll(ctx context.Context) error {
+	for _, name := range append([]string{"nats-server", "simulator", "gateway"}, SinkAssets, SinkWorkOrders, SinkPayroll) {
+		p := c.procs[name]
+		if !p.running() {
+			if err := p.start(); err != nil {
+				return err
+			}
+		}
+		if err := c.waitHealthy(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle waits until no consumer has anything pending (harness.Pending: not delivered,
+// not acknowledged, or handed back for later) at two polls a second apart, with DLQ
+// unchanged between them.
+func (c *campaign) settle(ctx context.Context) error {
+	deadline := time.Now().Add(c.cfg.SettleTimeout)
+	quiet := 0
+	var lastDLQ uint64
+	for time.Now().Before(deadline) {
+		var pending uint64
+		for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll} {
+			n, err := harness.Pending(ctx, c.js, name)
+			if err != nil {
+				pending++ // not reachable yet counts as not settled
+			}
+			pending += n
+		}
+		dlq := uint64(0)
+		if s, err := c.js.Stream(ctx, "DLQ"); err == nil {
+			if info, err := s.Info(ctx); err == nil {
+				dlq = info.State.LastSeq
+			}
+		}
+		if pending == 0 && dlq == lastDLQ {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		lastDLQ = dlq
+		if quiet >= 2 {
+			return nil
+		}
+		if err := pause(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("consumers did not settle within %s", c.cfg.SettleTimeout)
+}
+
+// observe gathers what the simulators and JetStream hold.
+func (c *campaign) observe(ctx context.Context, obs *Observations) error {
+	obs.Tenant = tenantName
+	st := c.urls["servicetrade"] + simulator.FeedPrefix
+	for url, out := range map[string]any{
+		st + "deliveries":                       &obs.Deliveries,
+		st + "account":                          &obs.Account,
+		c.urls["assets"] + "/admin/applied":     &obs.Assets,
+		c.urls["workorders"] + "/admin/applied": &obs.WorkOrders,
+		c.urls["paycom"] + "/admin/applied":     &obs.Payroll,
+	} {
+		if err := httpJSON(ctx, http.MethodGet, url, nil, out); err != nil {
+			return err
+		}
+	}
+	var err error
+	if obs.Stored, err = storedEvents(ctx, c.js); err != nil {
+		return fmt.Errorf("reading EVENTS: %w", err)
+	}
+	if obs.DeadLetters, obs.DeadLetterMsgs, err = deadLetters(ctx, c.js); err != nil {
+		return fmt.Errorf("reading DLQ: %w", err)
+	}
+	return nil
+}
+
+// stopAll ends every process with SIGTERM (consumers and gateway drain), nats-server last.
+func (c *campaign) stopAll() {
+	for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll, "gateway", "simulator", "nats-server"} {
+		if p := c.procs[name]; p != nil {
+			_ = p.kill(syscall.SIGTERM)
+		}
+	}
+	if c.js != nil {
+		c.js.Conn().Close()
+	}
+}
+
+// freeAddrs returns n distinct loopback addresses whose ports were free a moment ago. They
+// lie below the ephemeral range (32768 and up on Linux): a port the kernel hands to some
+// outgoing connection meanwhile would stop a process from starting or restarting.
+func freeAddrs(n int) ([]string, error) {
+	var out []string
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 100*n {
+			return nil, errors.New("no free loopback ports between 20000 and 32000")
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		held = append(held, ln)
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// writeJSON writes v as indented JSON to path.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// pause waits d: how long a fault lasts, or between polls of a condition.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
