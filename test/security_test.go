@@ -162,8 +162,12 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func cleanEnv(extra ...string) []string {
 	var env []string
@@ -365,7 +369,9 @@ func credentialsRefused(t *testing.T, s *secureNATS) {
 		}
 	}
 	deleteStream := func(name string) action {
-		return func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error { return js.DeleteStream(ctx, name) }
+		return func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			return js.DeleteStream(ctx, name)
+		}
 	}
 	purgeStream := func(name string) action {
 		return func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {

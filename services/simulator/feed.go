@@ -37,11 +37,11 @@ type DeliveryRecord struct {
 // sinks: which jobs, assets and locations still exist (deleted ones answer 404), every
 // clock event, and the payroll employee code of each technician.
 type AccountSnapshot struct {
-	Jobs        []int64                    `json:"jobs"`
-	Assets      []int64                    `json:"assets"`
-	Locations   []int64                    `json:"locations"`
+	Jobs        []int64                   `json:"jobs"`
+	Assets      []int64                   `json:"assets"`
+	Locations   []int64                   `json:"locations"`
 	ClockEvents []servicetrade.ClockEvent `json:"clockEvents"`
-	EECodes     map[int64]string           `json:"eecodes"`
+	EECodes     map[int64]string          `json:"eecodes"`
 }
 
 // Feed sends the stack's account changes as ServiceTrade webhooks on demand and keeps the

@@ -187,7 +187,13 @@ func measure(ctx context.Context, c config, always bool, stderr io.Writer) (figu
 		return f, err
 	}
 
-	gw, err := startGateway(ctx, c.gatewayBin, natsURL, stderr)
+	// The gateway as each setting should run it: group commit only where every ack waits
+	// for an fsync (see gateway.Config.CommitMaxEvents).
+	commitMax := "1"
+	if always {
+		commitMax = "500"
+	}
+	gw, err := startGateway(ctx, c.gatewayBin, natsURL, stderr, "FS_COMMIT_MAX_EVENTS="+commitMax)
 	if err != nil {
 		return f, err
 	}
@@ -265,14 +271,14 @@ type gatewayProc struct {
 	url string
 }
 
-func startGateway(ctx context.Context, bin, natsURL string, stderr io.Writer) (*gatewayProc, error) {
+func startGateway(ctx context.Context, bin, natsURL string, stderr io.Writer, env ...string) (*gatewayProc, error) {
 	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(os.Environ(), "NATS_URL="+natsURL, "FS_HTTP_ADDR="+addr, "FS_LOG_LEVEL=warn")
+	cmd.Env = append(append(os.Environ(), "NATS_URL="+natsURL, "FS_HTTP_ADDR="+addr, "FS_LOG_LEVEL=warn"), env...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)

@@ -91,6 +91,13 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	o.streams.RegisterFlags(fs)
 	o.consumer.RegisterFlags(fs)
 	err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv)
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if o.nats.URL == "" && !o.syncAlways && !given["commit-max-events"] {
+		// An embedded server that does not fsync before every ack stores events published
+		// one by one faster than as atomic batches: group commit only pays for fsyncs.
+		o.gateway.CommitMaxEvents = 1
+	}
 	if err == nil && o.simRate < 0 {
 		err = fmt.Errorf("-sim-rate %v: must not be negative", o.simRate)
 	}

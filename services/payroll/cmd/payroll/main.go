@@ -62,13 +62,13 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("payroll reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		since   = fs.Duration("since", 24*time.Hour, "start of the window, this long ago")
-		until   = fs.Duration("until", 2*time.Minute, "end of the window, this long ago (changes still in flight are left out)")
-		asJSON  = fs.Bool("json", false, "print the report as JSON")
-		st      servicetrade.Config
-		pc      paycom.Config
-		tz      string
-		nopt    natsconn.Options
+		since  = fs.Duration("since", 24*time.Hour, "start of the window, this long ago")
+		until  = fs.Duration("until", 2*time.Minute, "end of the window, this long ago (changes still in flight are left out)")
+		asJSON = fs.Bool("json", false, "print the report as JSON")
+		st     servicetrade.Config
+		pc     paycom.Config
+		tz     string
+		nopt   natsconn.Options
 	)
 	nopt.RegisterFlags(fs, "nats://127.0.0.1:4222") // for the employee mapping and the shared token
 	st.RegisterFlags(fs, "http://127.0.0.1:9101/api")
