@@ -21,7 +21,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RatePerSecond, "tenant-rate", 200, "events per second a tenant may send unless its record says otherwise")
 	fs.IntVar(&c.Burst, "tenant-burst", 400, "events a tenant may send at once unless its record says otherwise")
 	fs.IntVar(&c.CommitMaxEvents, "commit-max-events", 500, "most events of concurrent requests group-committed as one atomic batch; 1 publishes each event alone, faster when the server does not fsync before every ack (sync_interval default)")
-	fs.IntVar(&c.CommitConcurrency, "commit-concurrency", 2, "most group-commit batches in flight at once")
+	fs.IntVar(&c.CommitConcurrency, "commit-concurrency", 1, "most group-commit batches in flight at once")
 	fs.DurationVar(&c.RetryAfter, "retry-after", 2*time.Second, "Retry-After of a 503 when JetStream cannot persist in time")
 }
 
