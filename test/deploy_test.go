@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fieldstream/fieldstream/pkg/streamdef"
+	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
 
@@ -33,6 +36,16 @@ func TestDeployConfig(t *testing.T) {
 	}
 	if !opts.JetStream || !opts.SyncAlways {
 		t.Fatalf("JetStream %v, sync_interval always %v; want both", opts.JetStream, opts.SyncAlways)
+	}
+	// A 2xx must mean on disk: no stream may opt out of sync_interval: always.
+	cfgs, err := streamdef.Load(streams.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfgs {
+		if c.PersistMode != jetstream.DefaultPersistMode {
+			t.Errorf("stream %s sets persist_mode %v: its acknowledgements would not wait for the disk", c.Name, c.PersistMode)
+		}
 	}
 	if opts.TLSConfig == nil {
 		t.Fatal("no tls block: clients would connect in plaintext")
