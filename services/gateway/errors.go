@@ -17,6 +17,9 @@ var (
 	errBodyTooLarge     = errors.New("request body over the limit")
 	errEventTooLarge    = errors.New("event too large to store")
 	errRateLimited      = errors.New("tenant over its event rate limit")
+	// errThrottled is errRateLimited for a sender that counts every 4xx as delivered and
+	// drops the message (ServiceTrade: any 200–499): it must be asked to retry with a 5xx.
+	errThrottled = errors.New("tenant over its event rate limit; retry later")
 	errNotPersisted     = errors.New("events not persisted in time; retry")
 	errNotDeliverable   = errors.New("no valid subject for an event")
 	errMissingTenantKey = errors.New("tenant is not configured for Standard Webhooks")
@@ -44,6 +47,7 @@ var answers = []struct {
 	{webhook.ErrMalformed, http.StatusBadRequest, "malformed"},
 	{errNotDeliverable, http.StatusBadRequest, "malformed"},
 	{errRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{errThrottled, http.StatusServiceUnavailable, "rate_limited"},
 	{errNotPersisted, http.StatusServiceUnavailable, "not_persisted"},
 }
 

@@ -321,7 +321,7 @@ func grep(b []byte, s string) string {
 
 func TestErrorAnswers(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) { c.MaxBodyBytes = 4096 })
-	e.putTenant("slow", tenant.Config{ServiceTradeToken: "s", RatePerSecond: 0.1, Burst: 2})
+	e.putTenant("slow", tenant.Config{ServiceTradeToken: "s", StandardSecrets: []string{specSecret}, RatePerSecond: 0.1, Burst: 2})
 	e.putTenant("nostd", tenant.Config{ServiceTradeToken: "n"})
 	ok := stDelivery("m1", 1767106195, 1)
 	tests := []struct {
@@ -340,7 +340,8 @@ func TestErrorAnswers(t *testing.T) {
 		{name: "invalid utf-8", path: "/hooks/demo/servicetrade/dev-token", body: []byte("{\"messageId\":\"\xff\",\"data\":[]}"), wantStatus: 400, wantCode: "malformed"},
 		{name: "declared length over the limit", path: "/hooks/demo/servicetrade/dev-token", body: bytes.Repeat([]byte(" "), 4097), wantStatus: 413, wantCode: "body_too_large"},
 		{name: "within the burst", path: "/hooks/slow/servicetrade/s", body: stDelivery("m2", 1767106195, 1, 2), wantStatus: 200},
-		{name: "over the rate limit", path: "/hooks/slow/servicetrade/s", body: stDelivery("m3", 1767106195, 3), wantStatus: 429, wantCode: "rate_limited", wantRetryAfter: true},
+		// ServiceTrade drops a delivery answered with any 4xx, so a 429 would lose it.
+		{name: "over the rate limit", path: "/hooks/slow/servicetrade/s", body: stDelivery("m3", 1767106195, 3), wantStatus: 503, wantCode: "rate_limited", wantRetryAfter: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,6 +358,12 @@ func TestErrorAnswers(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A Standard Webhooks sender reads 429 as "throttle" and retries.
+	body := []byte(`{"type":"asset.updated","data":{"id":7}}`)
+	a := e.post("/hooks/slow/standard", body, signed(t, specSecret, "msg_slow", e.now.Load(), body))
+	if a.status != http.StatusTooManyRequests || a.body["code"] != "rate_limited" || a.retryAfter == "" {
+		t.Fatalf("Standard Webhooks over the rate limit: got %d %v Retry-After %q, want 429 rate_limited with Retry-After", a.status, a.body, a.retryAfter)
 	}
 	if got := e.streamMsgs("EVENTS"); got != 2 {
 		t.Fatalf("EVENTS holds %d messages, want only the 2 accepted", got)

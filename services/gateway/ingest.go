@@ -110,7 +110,8 @@ func (g *Gateway) ingestServiceTrade(ctx context.Context, t *tenant.Tenant, r *h
 		return accepted{}, err
 	}
 	received := g.cfg.Now()
-	if err := g.takeRate(t, len(d.Items), received); err != nil {
+	// ServiceTrade discards a delivery answered 429 like any 4xx; 503 makes it retry.
+	if err := g.takeRate(t, len(d.Items), received, errThrottled); err != nil {
 		return accepted{}, err
 	}
 	msgs := make([]outgoing, 0, len(d.Items))
@@ -144,7 +145,7 @@ func (g *Gateway) ingestStandard(ctx context.Context, t *tenant.Tenant, r *http.
 	if err != nil {
 		return accepted{}, err
 	}
-	if err := g.takeRate(t, 1, received); err != nil {
+	if err := g.takeRate(t, 1, received, errRateLimited); err != nil {
 		return accepted{}, err
 	}
 	at := ev.Time
@@ -161,9 +162,11 @@ func (g *Gateway) ingestStandard(ctx context.Context, t *tenant.Tenant, r *http.
 	return g.publish(ctx, t, event.SourceStandard, []outgoing{m})
 }
 
-func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time) error {
+// takeRate takes n events from t's rate limit, or returns over (errRateLimited or
+// errThrottled) with the time until they would fit as its Retry-After.
+func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time, over error) error {
 	if wait, ok := g.limits.take(t, n, now); !ok {
-		return failure.Transient(fmt.Errorf("%w: %d events", errRateLimited, n), wait)
+		return failure.Transient(fmt.Errorf("%w: %d events", over, n), wait)
 	}
 	return nil
 }
