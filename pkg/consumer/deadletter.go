@@ -117,6 +117,9 @@ func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cau
 	h.Set(HeaderDLQAttempts, strconv.FormatUint(o.Attempts, 10))
 	h.Set(HeaderDLQFirstFailure, first.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderDLQLastFailure, now.Format(time.RFC3339Nano))
+	if o.EventID != "" {
+		h.Set(HeaderEventID, o.EventID) // a redrive can then skip an applied event undecoded
+	}
 	h.Set(jetstream.MsgIDHeader, "dlq:"+d.consumer+":"+o.Stream+":"+strconv.FormatUint(o.Sequence, 10)+o.dedupSuffix)
 	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: d.Subject(o.Subject), Header: h, Data: o.Data}); err != nil {
 		return fmt.Errorf("publish dead letter: %w", err)

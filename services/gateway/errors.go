@@ -12,14 +12,15 @@ import (
 )
 
 var (
-	errUnknownTenant    = errors.New("unknown tenant")
-	errSourceDisabled   = errors.New("this webhook source is not configured for the tenant")
-	errBodyTooLarge     = errors.New("request body over the limit")
-	errEventTooLarge    = errors.New("event too large to store")
-	errRateLimited      = errors.New("tenant over its event rate limit")
-	// errThrottled is errRateLimited for a sender that counts every 4xx as delivered and
-	// drops the message (ServiceTrade: any 200–499): it must be asked to retry with a 5xx.
-	errThrottled = errors.New("tenant over its event rate limit; retry later")
+	errUnknownTenant  = errors.New("unknown tenant")
+	errSourceDisabled = errors.New("this webhook source is not configured for the tenant")
+	errBodyTooLarge   = errors.New("request body over the limit")
+	errEventTooLarge  = errors.New("event too large to store")
+	errRateLimited    = errors.New("tenant over its event rate limit")
+	// errThrottled is the rate limit's answer to a sender that counts every 4xx as
+	// delivered and drops the message (ServiceTrade: any 200–499), which must be asked to
+	// retry with a 5xx; errRateLimited answers the others.
+	errThrottled        = errors.New("tenant over its event rate limit; retry later")
 	errNotPersisted     = errors.New("events not persisted in time; retry")
 	errNotDeliverable   = errors.New("no valid subject for an event")
 	errMissingTenantKey = errors.New("tenant is not configured for Standard Webhooks")

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -104,9 +105,17 @@ func (c Config) Validate() error {
 	case c.MaxBodyBytes < 0, c.AnswerWithin < 0, c.Tolerance < 0, c.RatePerSecond < 0, c.Burst < 0, c.RetryAfter < 0,
 		c.CommitMaxEvents < 0, c.CommitConcurrency < 0:
 		return errors.New("gateway: negative limit")
+	case c.CommitMaxEvents > maxAtomicBatch:
+		return fmt.Errorf("gateway: CommitMaxEvents %d: nats-server takes at most %d messages in an atomic batch", c.CommitMaxEvents, maxAtomicBatch)
 	}
 	return nil
 }
+
+const (
+	maxAtomicBatch    = 1000    // nats-server's default max_batch_size
+	maxBatchBytes     = 8 << 20 // bytes of one group commit, held in memory here and staged by the server
+	seenPerGeneration = 1 << 19 // ids remembered per generation: ~1M in all, ~2 min at 8k events/s
+)
 
 // Gateway serves the webhook endpoints, health, readiness and metrics. It is an
 // http.Handler, safe for concurrent use.
@@ -130,8 +139,9 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg,
 		mux: http.NewServeMux(),
-		pub: &publisher{js: cfg.JetStream, metrics: m,
-			maxEvents: cfg.CommitMaxEvents, concurrency: cfg.CommitConcurrency},
+		pub: &publisher{js: cfg.JetStream, metrics: m, log: cfg.Logger,
+			maxEvents: cfg.CommitMaxEvents, maxBytes: maxBatchBytes, concurrency: cfg.CommitConcurrency,
+			seen: newSeenIDs(seenPerGeneration)},
 		limits:   newRateLimits(cfg.RatePerSecond, cfg.Burst),
 		metrics:  m,
 		registry: reg,

@@ -15,6 +15,7 @@ type metrics struct {
 	duplicates *prometheus.CounterVec
 	latency    prometheus.Histogram
 	batches    prometheus.Histogram
+	fallbacks  *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -38,11 +39,15 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}),
 		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fieldstream_gateway_commit_batch_events",
-			Help:    "Events per group commit: the events of concurrent requests published as one atomic batch.",
+			Help:    "Events per group commit: the events of concurrent requests sent as one atomic batch (1: a lone event, published alone). Refused batches count too.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fieldstream_gateway_commit_fallbacks_total",
+			Help: "Requests published event by event instead of in a group commit, by reason: seen (an event published lately, likely a repeat) or the JetStream error code that refused their batch.",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.events, m.duplicates, m.latency, m.batches,
+	reg.MustRegister(m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -60,6 +65,8 @@ func (m *metrics) published(tenant, source string, r publishResult, took time.Du
 }
 
 func (m *metrics) batch(events int) { m.batches.Observe(float64(events)) }
+
+func (m *metrics) fallback(reason string) { m.fallbacks.WithLabelValues(reason).Inc() }
 
 func (g *Gateway) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
@@ -57,13 +59,24 @@ type publishResult struct {
 // CommitConcurrency batches are in flight, and the requests that arrive meanwhile form
 // the next one. A server that fsyncs before every acknowledgement (sync_interval: always)
 // then pays one fsync per batch instead of one per event, and a lone request still goes
-// out at once. An atomic batch is stored whole or not at all, so a request is answered
-// from its batch's single acknowledgement.
+// out at once. A request is answered 2xx only from its batch's commit acknowledgement,
+// which the server sends once the whole batch is stored; a batch that fails is answered
+// 503 (or retried event by event) and may have left part of itself stored, which the
+// sender's retry, deduplicated, completes.
+//
+// JetStream refuses a whole atomic batch that holds an event it already has, so one
+// duplicate would cost every request of its batch a second, one-by-one publish. Senders
+// repeat events (ServiceTrade retries, and delivers some twice), so the publisher
+// remembers the ids it published lately and sends a request holding one of them on its
+// own, event by event, where a duplicate costs nothing.
 type publisher struct {
 	js          jetstream.JetStream
 	metrics     *metrics
+	log         zerolog.Logger
 	maxEvents   int // most events in one atomic batch; ≤ 1 publishes every event on its own
+	maxBytes    int // most bytes in one atomic batch (a first request is taken whatever its size)
 	concurrency int // most batches in flight
+	seen        *seenIDs
 
 	mu      sync.Mutex
 	pending []*commitRequest
@@ -117,6 +130,10 @@ func (p *publisher) persist(ctx context.Context, msgs []outgoing) (publishResult
 	if p.maxEvents <= 1 || len(msgs) > p.maxEvents {
 		return p.publishEach(ctx, msgs)
 	}
+	if p.seen.addAll(msgs) {
+		p.metrics.fallback("seen")
+		return p.publishEach(ctx, msgs)
+	}
 	req := &commitRequest{ctx: ctx, msgs: msgs, done: make(chan commitResult, 1)}
 	p.enqueue(req)
 	select {
@@ -159,12 +176,20 @@ func (p *publisher) commitPending() {
 	}
 }
 
-// takeBatchLocked removes the oldest pending requests whose events fit in one batch; the
-// first always fits, as persist sends larger requests on their own.
+// takeBatchLocked removes the oldest pending requests whose events fit in one batch, by
+// count and by bytes; the first is always taken, as persist sends requests with more
+// events than a batch holds on their own.
 func (p *publisher) takeBatchLocked() []*commitRequest {
-	n, events := 0, 0
-	for n < len(p.pending) && events+len(p.pending[n].msgs) <= p.maxEvents {
-		events += len(p.pending[n].msgs)
+	n, events, bytes := 0, 0, 0
+	for n < len(p.pending) {
+		size := 0
+		for _, m := range p.pending[n].msgs {
+			size += m.size()
+		}
+		if n > 0 && (events+len(p.pending[n].msgs) > p.maxEvents || bytes+size > p.maxBytes) {
+			break
+		}
+		events, bytes = events+len(p.pending[n].msgs), bytes+size
 		n++
 	}
 	batch := p.pending[:n:n]
@@ -213,20 +238,34 @@ func (p *publisher) commit(batch []*commitRequest) {
 	// took it; waiting for the first message's ack would double the round trips.
 	_, err := jetstreamext.PublishMsgBatch(ctx, p.js, msgs, jetstreamext.BatchFlowControl{})
 	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		code := strconv.Itoa(int(apiErr.ErrorCode))
+		p.metrics.fallback(code)
+		ev := p.log.Warn()
+		if apiErr.ErrorCode == jsErrCodeBatchHasDuplicate {
+			ev = p.log.Debug() // an old event repeated: expected now and then
+		}
+		ev.Err(err).Int("events", len(msgs)).Msg("atomic batch refused; its events are published one by one")
+	}
 	for _, r := range live {
 		switch {
 		case err == nil:
 			r.done <- commitResult{res: publishResult{Stored: len(r.msgs)}}
 		case errors.As(err, &apiErr):
-			// The server refused the batch whole (a duplicate message id, too many batches
-			// in flight, atomic publish disabled, storage full, …): nothing of it is stored,
-			// and publishing each event alone says which were duplicates and which failed.
+			// The server refused the batch (a duplicate message id, too many batches in
+			// flight, atomic publish disabled, storage full, …). Publishing each event
+			// alone, deduplicated, says which were stored, which were duplicates and which
+			// failed.
 			r.done <- commitResult{alone: true}
 		default:
 			r.done <- commitResult{err: notPersisted(err)}
 		}
 	}
 }
+
+// jsErrCodeBatchHasDuplicate is nats-server's "atomic publish batch contains duplicate
+// message id"; nats.go names no constant for it.
+const jsErrCodeBatchHasDuplicate = 10201
 
 // publishEach sends every message asynchronously and waits for all acknowledgements
 // until ctx ends.

@@ -1,14 +1,18 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 )
@@ -16,7 +20,7 @@ import (
 // heldPublisher returns a publisher on a fresh EVENTS stream whose committers are all
 // "busy", so enqueued requests wait until the test calls commitPending: what a loaded
 // gateway sees, without depending on timing.
-func heldPublisher(t *testing.T, atomic bool, maxEvents int) (*publisher, jetstream.Stream) {
+func heldPublisher(t *testing.T, maxEvents int, adjust func(*jetstream.StreamConfig)) (*publisher, jetstream.Stream) {
 	t.Helper()
 	_, js := natstest.Connect(t, natstest.RunServer(t))
 	ctx := context.Background()
@@ -27,14 +31,15 @@ func heldPublisher(t *testing.T, atomic bool, maxEvents int) (*publisher, jetstr
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !atomic {
+	if adjust != nil {
 		cfg := st.CachedInfo().Config
-		cfg.AllowAtomicPublish = false
+		adjust(&cfg)
 		if st, err = js.UpdateStream(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p := &publisher{js: js, metrics: newMetrics(prometheus.NewRegistry()), maxEvents: maxEvents, concurrency: 1}
+	p := &publisher{js: js, metrics: newMetrics(prometheus.NewRegistry()), log: zerolog.Nop(),
+		maxEvents: maxEvents, maxBytes: maxBatchBytes, concurrency: 1, seen: newSeenIDs(1000)}
 	p.active = p.concurrency
 	return p, st
 }
@@ -53,10 +58,13 @@ type outcome struct {
 	err error
 }
 
-// start enqueues each request as a concurrent publish would and returns their answers.
+// start makes each request in turn, as concurrent publishes would, and returns their
+// answers: each is either queued for the held committer or, published on its own,
+// answered before the next one starts.
 func start(t *testing.T, p *publisher, reqs ...[]outgoing) []chan outcome {
 	t.Helper()
 	answers := make([]chan outcome, len(reqs))
+	var answered atomic.Int32
 	for i, msgs := range reqs {
 		answers[i] = make(chan outcome, 1)
 		go func() {
@@ -64,30 +72,34 @@ func start(t *testing.T, p *publisher, reqs ...[]outgoing) []chan outcome {
 			defer cancel()
 			res, err := p.persist(ctx, msgs)
 			answers[i] <- outcome{res, err}
+			answered.Add(1)
 		}()
+		natstest.Eventually(t, 5*time.Second, fmt.Sprintf("request %d queued or answered", i), func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return len(p.pending)+int(answered.Load()) == i+1
+		})
 	}
-	natstest.Eventually(t, 5*time.Second, "requests queued", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.pending) == len(reqs)
-	})
 	return answers
 }
 
 func TestGroupCommit(t *testing.T) {
+	big := outgoing{subject: "events.demo.job.big.updated", dedupID: "big", data: bytes.Repeat([]byte("x"), 4096)}
+	noAtomic := func(c *jetstream.StreamConfig) { c.AllowAtomicPublish = false }
 	tests := []struct {
-		name       string
-		atomic     bool
-		maxEvents  int
-		stored     []string // dedup ids in EVENTS before the requests
-		requests   [][]outgoing
-		want       []publishResult // per request; with anySplit only their sum counts
-		anySplit   bool
-		wantStored uint64 // messages in EVENTS afterwards
-		wantBatch  []int  // events in each batch committed
+		name         string
+		adjust       func(*jetstream.StreamConfig) // EVENTS' configuration
+		maxEvents    int
+		stored       []string // dedup ids in EVENTS before the requests
+		requests     [][]outgoing
+		beforeCommit func(t *testing.T, js jetstream.JetStream)
+		want         []publishResult // per request; with anySplit only their sum counts
+		wantErr      []error         // per request, when some fail
+		anySplit     bool
+		wantStored   uint64 // messages in EVENTS afterwards
+		wantBatch    []int  // events in each batch sent
 	}{{
 		name:       "concurrent requests commit as one batch",
-		atomic:     true,
 		maxEvents:  500,
 		requests:   [][]outgoing{events("a", 1), events("b", 3), events("c", 2)},
 		want:       []publishResult{{Stored: 1}, {Stored: 3}, {Stored: 2}},
@@ -95,15 +107,13 @@ func TestGroupCommit(t *testing.T) {
 		wantBatch:  []int{6},
 	}, {
 		name:       "a batch is cut before a request that does not fit",
-		atomic:     true,
 		maxEvents:  4,
 		requests:   [][]outgoing{events("a", 2), events("b", 2), events("c", 3)},
 		want:       []publishResult{{Stored: 2}, {Stored: 2}, {Stored: 3}},
 		wantStored: 7,
 		wantBatch:  []int{4, 3},
 	}, {
-		name:       "a batch holding an already stored event is published event by event",
-		atomic:     true,
+		name:       "a batch holding an event stored before is published event by event",
 		maxEvents:  500,
 		stored:     []string{"b-1"},
 		requests:   [][]outgoing{events("a", 2), events("b", 2)},
@@ -111,26 +121,46 @@ func TestGroupCommit(t *testing.T) {
 		wantStored: 3,
 		wantBatch:  []int{4},
 	}, {
-		name:       "one event twice in a batch is stored once",
-		atomic:     true,
+		name:       "a repeated event keeps its request out of the batch",
 		maxEvents:  500,
-		requests:   [][]outgoing{events("a", 1), events("a", 1)},
-		want:       []publishResult{{Stored: 1}, {Duplicates: 1}},
-		anySplit:   true, // which of the two stores it is not defined
-		wantStored: 1,
+		requests:   [][]outgoing{events("a", 1), events("b", 1), append(events("a", 1), events("c", 1)...)},
+		want:       []publishResult{{Stored: 1}, {Stored: 1}, {Stored: 1, Duplicates: 1}},
+		anySplit:   true, // the lone repeat may store a-0 before the batch does
+		wantStored: 3,
 		wantBatch:  []int{2},
 	}, {
 		name:       "a stream without atomic publish still gets every event",
-		atomic:     false,
+		adjust:     noAtomic,
 		maxEvents:  500,
 		requests:   [][]outgoing{events("a", 2), events("b", 1)},
 		want:       []publishResult{{Stored: 2}, {Stored: 1}},
 		wantStored: 3,
 		wantBatch:  []int{3},
+	}, {
+		name:       "an event over the stream's size limit fails its request alone",
+		adjust:     func(c *jetstream.StreamConfig) { c.MaxMsgSize = 2048 },
+		maxEvents:  500,
+		requests:   [][]outgoing{events("a", 1), {big}, events("c", 1)},
+		want:       []publishResult{{Stored: 1}, {}, {Stored: 1}},
+		wantErr:    []error{nil, errEventTooLarge, nil},
+		wantStored: 2,
+		wantBatch:  []int{3},
+	}, {
+		name:      "a batch nobody answers is not persisted",
+		maxEvents: 500,
+		requests:  [][]outgoing{events("a", 1), events("b", 2)},
+		beforeCommit: func(t *testing.T, js jetstream.JetStream) {
+			if err := js.DeleteStream(context.Background(), "EVENTS"); err != nil {
+				t.Fatal(err)
+			}
+		},
+		want:      []publishResult{{}, {}},
+		wantErr:   []error{errNotPersisted, errNotPersisted},
+		wantBatch: []int{3},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, st := heldPublisher(t, tt.atomic, tt.maxEvents)
+			p, st := heldPublisher(t, tt.maxEvents, tt.adjust)
 			ctx := context.Background()
 			for _, id := range tt.stored {
 				if _, err := p.js.PublishMsg(ctx, outgoing{subject: "events.demo.job.x.updated", dedupID: id, data: []byte("{}")}.msg()); err != nil {
@@ -138,33 +168,39 @@ func TestGroupCommit(t *testing.T) {
 				}
 			}
 			answers := start(t, p, tt.requests...)
+			if tt.beforeCommit != nil {
+				tt.beforeCommit(t, p.js)
+			}
 			p.commitPending() // the held committer drains the queue
-			var sum publishResult
+			var sum, want publishResult
 			for i, a := range answers {
 				got := <-a
-				if got.err != nil {
-					t.Fatalf("request %d: %v", i, got.err)
+				var wantErr error
+				if tt.wantErr != nil {
+					wantErr = tt.wantErr[i]
+				}
+				if (wantErr == nil) != (got.err == nil) || (wantErr != nil && !errors.Is(got.err, wantErr)) {
+					t.Fatalf("request %d: error %v, want %v", i, got.err, wantErr)
 				}
 				sum.Stored += got.res.Stored
 				sum.Duplicates += got.res.Duplicates
+				want.Stored += tt.want[i].Stored
+				want.Duplicates += tt.want[i].Duplicates
 				if !tt.anySplit && got.res != tt.want[i] {
 					t.Errorf("request %d: got %+v, want %+v", i, got.res, tt.want[i])
 				}
 			}
-			var want publishResult
-			for _, w := range tt.want {
-				want.Stored += w.Stored
-				want.Duplicates += w.Duplicates
-			}
 			if sum != want {
 				t.Errorf("all requests: got %+v, want %+v", sum, want)
 			}
-			info, err := st.Info(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := info.State.Msgs - uint64(len(tt.stored)); got != tt.wantStored {
-				t.Errorf("EVENTS holds %d new messages, want %d", got, tt.wantStored)
+			if tt.beforeCommit == nil {
+				info, err := st.Info(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := info.State.Msgs - uint64(len(tt.stored)); got != tt.wantStored {
+					t.Errorf("EVENTS holds %d new messages, want %d", got, tt.wantStored)
+				}
 			}
 			var total int
 			for _, b := range tt.wantBatch {
@@ -182,7 +218,7 @@ func TestGroupCommit(t *testing.T) {
 }
 
 func TestGroupCommitOfNoEvents(t *testing.T) {
-	p, _ := heldPublisher(t, true, 500)
+	p, _ := heldPublisher(t, 500, nil)
 	p.active = 0
 	res, err := p.persist(context.Background(), nil)
 	if err != nil || res != (publishResult{}) {
