@@ -48,17 +48,19 @@ type Env struct {
 }
 
 // New starts the gateway and the simulators on loopback and maps every simulated technician
-// to a payroll employee code. Consumers start with StartConsumers.
-func New(ctx context.Context, js jetstream.JetStream, sc simulator.StackConfig) (*Env, error) {
+// to a payroll employee code. Consumers start with StartConsumers. adjust, if given, change
+// the gateway's configuration (its defaults: group commit on, as for a server that fsyncs
+// every ack).
+func New(ctx context.Context, js jetstream.JetStream, sc simulator.StackConfig, adjust ...func(*gateway.Config)) (*Env, error) {
 	e := &Env{JS: js, URLs: map[string]string{}}
-	if err := e.start(ctx, sc); err != nil {
+	if err := e.start(ctx, sc, adjust); err != nil {
 		e.Close()
 		return nil, err
 	}
 	return e, nil
 }
 
-func (e *Env) start(ctx context.Context, sc simulator.StackConfig) error {
+func (e *Env) start(ctx context.Context, sc simulator.StackConfig, adjust []func(*gateway.Config)) error {
 	if err := gateway.ApplyStreams(ctx, e.JS, gateway.StreamOptions{}); err != nil {
 		return err
 	}
@@ -74,7 +76,11 @@ func (e *Env) start(ctx context.Context, sc simulator.StackConfig) error {
 		return err
 	}
 	e.closers = append(e.closers, func() { _ = dir.Stop() })
-	gw, err := gateway.New(gateway.Config{JetStream: e.JS, Tenants: dir})
+	gcfg := gateway.Config{JetStream: e.JS, Tenants: dir}
+	for _, a := range adjust {
+		a(&gcfg)
+	}
+	gw, err := gateway.New(gcfg)
 	if err != nil {
 		return err
 	}

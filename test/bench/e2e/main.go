@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
+	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 	"github.com/fieldstream/fieldstream/test/harness"
@@ -89,7 +90,10 @@ func env(ctx context.Context, c config) (*harness.Env, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := harness.New(ctx, js, simulator.StackConfig{Account: stsim.AccountConfig{Seed: 1}})
+	// The server keeps nats-server's default sync_interval, as make run does, so the gateway
+	// publishes events one by one as there (see gateway.Config.CommitMaxEvents).
+	e, err := harness.New(ctx, js, simulator.StackConfig{Account: stsim.AccountConfig{Seed: 1}},
+		func(c *gateway.Config) { c.CommitMaxEvents = 1 })
 	if err != nil {
 		return nil, nil, err
 	}
