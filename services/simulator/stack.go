@@ -31,6 +31,9 @@ type StackConfig struct {
 	// UnknownToPayroll lists technicians (by position, from 0) whose employee code payroll
 	// does not know, so their punches are rejected: for tests of batch splitting.
 	UnknownToPayroll []int
+	// PaycomImportIdentical makes payroll import a punch identical to an imported one
+	// again (paycom.Config.ImportIdentical).
+	PaycomImportIdentical bool
 }
 
 // Stack is a running set of simulators. Its parts are safe for concurrent use.
@@ -88,7 +91,7 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 		}
 		n++
 	}
-	if s.Payroll, err = paycom.New(paycom.Config{SID: cfg.PaycomSID, Token: cfg.PaycomToken, Employees: known}); err != nil {
+	if s.Payroll, err = paycom.New(paycom.Config{SID: cfg.PaycomSID, Token: cfg.PaycomToken, Employees: known, ImportIdentical: cfg.PaycomImportIdentical}); err != nil {
 		return nil, err
 	}
 	if s.Registry, err = assetsys.New(assetsys.Config{}); err != nil {

@@ -17,7 +17,8 @@
 // the employee's open clock-in — rejects the whole batch, and the errors say what was
 // wrong but not which punch, so a client must split the batch to find it. A punch identical
 // to one already imported (same employee, time and type) is not imported again: it is
-// answered with the existing punchId and counted as a duplicate.
+// answered with the existing punchId and counted as a duplicate — unless
+// Config.ImportIdentical, which imports it again.
 //
 // A punch imported with a time earlier than the employee's latest imported punch is
 // accepted, as payroll systems accept late punches, and recorded as late: a consumer that
@@ -99,6 +100,11 @@ type Config struct {
 	Employees []string
 	// PunchIDBase is the first punchId. Default DefaultPunchIDBase.
 	PunchIDBase int64
+	// ImportIdentical imports a punch identical to one imported before (same employee,
+	// time and type) again, under a new punchId, instead of answering the existing one:
+	// a payroll system without that safeguard, which domain.md does not promise. Tests set
+	// it to show that fieldstream does not import a punch twice on its own.
+	ImportIdentical bool
 }
 
 // Validate reports a setting New would reject.
@@ -271,12 +277,12 @@ func (p *Payroll) importPunches(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		key := punchKey{a.EECode, a.PunchTime, a.PunchType}
-		if id, ok := p.byKey[key]; ok {
+		if id, ok := p.byKey[key]; ok && !p.cfg.ImportIdentical {
 			ids[i] = id
 			dups++
 			continue
 		}
-		if id, ok := stagedKeys[key]; ok {
+		if id, ok := stagedKeys[key]; ok && !p.cfg.ImportIdentical {
 			ids[i] = id
 			dups++
 			continue

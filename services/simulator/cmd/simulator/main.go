@@ -47,6 +47,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	var sc simulator.StackConfig
 	fs.Int64Var(&sc.Account.Seed, "account-seed", 1, "seed of the simulated account's entities and changes")
 	fs.DurationVar(&sc.TokenLifetime, "token-lifetime", time.Hour, "lifetime of the ServiceTrade API's OAuth2 tokens")
+	fs.BoolVar(&sc.PaycomImportIdentical, "paycom-import-identical", false, "payroll imports a punch identical to an imported one again (no safeguard against doubles)")
 	var feed servicetrade.SenderConfig
 	fs.StringVar(&feed.URL, "hook-url", "http://127.0.0.1:8080/hooks/demo/servicetrade/dev-token", "where the feed POSTs webhooks")
 	fs.Float64Var(&feed.EventsPerSecond, "rate", 10, "events per second the feed sends once started")
