@@ -3,14 +3,22 @@
 // closed. Punches are imported in batches; the import rejects a whole batch when one punch
 // is bad without saying which, so a rejected batch is split in halves until the bad punches
 // are isolated: those are dead-lettered and the rest imported.
+//
+// A closed clock event's punches can come from several of its events (its creation read
+// after it closed, its closing, a redelivery after a crash between import and
+// acknowledgement, a replay), and payroll is not known to refuse an identical punch. So
+// before importing, the applier reads the punches payroll already holds for the batch's
+// employees and times, and imports only those it lacks, each once.
 package payroll
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/consumerd"
@@ -34,9 +42,10 @@ type ClockEvents interface {
 	ClockEvent(ctx context.Context, id int64) (servicetrade.ClockEvent, error)
 }
 
-// Payroll imports punches; *paycom.Client implements it.
+// Payroll imports and lists punches; *paycom.Client implements it.
 type Payroll interface {
 	ImportPunches(ctx context.Context, punches []paycom.Punch) ([]int64, error)
+	ListPunches(ctx context.Context, eecode string, from, to time.Time) ([]paycom.Punch, error)
 }
 
 // Employees maps a ServiceTrade user to a payroll employee code; ok is false for a user
@@ -79,13 +88,14 @@ func (a *Applier) ApplyBatch(ctx context.Context, batch []*consumer.Message) []e
 	errs := make([]error, len(batch))
 	punches := make([][]paycom.Punch, len(batch))
 	a.prepare(ctx, batch, errs, punches)
+	held := a.heldPunches(ctx, punches, errs)
 	var todo []int
 	for i := range batch {
 		if errs[i] == nil && len(punches[i]) > 0 {
 			todo = append(todo, i)
 		}
 	}
-	a.importSplitting(ctx, todo, punches, errs)
+	a.importSplitting(ctx, todo, punches, errs, held)
 	return errs
 }
 
@@ -132,21 +142,99 @@ func (a *Applier) prepare(ctx context.Context, batch []*consumer.Message, errs [
 	wg.Wait()
 }
 
-// importSplitting imports the punches of messages idx in one call; if payroll rejects the
-// batch, it imports each half on its own, down to single messages, whose rejection is
-// then theirs alone. A batch of n messages with b bad ones costs about 2·b·log2(n) calls.
-func (a *Applier) importSplitting(ctx context.Context, idx []int, punches [][]paycom.Punch, errs []error) {
+// heldPunches returns the punches payroll already holds among those of the batch,
+// reading each employee's punches over the batch's times once. A message whose employee's
+// punches cannot be read fails with that error; an employee payroll does not know (404)
+// holds none.
+func (a *Applier) heldPunches(ctx context.Context, punches [][]paycom.Punch, errs []error) map[punchKey]bool {
+	type span struct{ from, to int64 }
+	spans := map[string]span{}
+	for i, ps := range punches {
+		if errs[i] != nil {
+			continue
+		}
+		for _, p := range ps {
+			sp, ok := spans[p.EECode]
+			if !ok || p.PunchTime < sp.from {
+				sp.from = p.PunchTime
+			}
+			if !ok || p.PunchTime > sp.to {
+				sp.to = p.PunchTime
+			}
+			spans[p.EECode] = sp
+		}
+	}
+	held := map[punchKey]bool{}
+	failed := map[string]error{}
+	var mu sync.Mutex
+	n := a.Fetches
+	if n <= 0 {
+		n = 8
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for code, sp := range spans {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			have, err := a.Payroll.ListPunches(ctx, code, time.Unix(sp.from, 0), time.Unix(sp.to, 0))
+			if failure.StatusOf(err) == http.StatusNotFound {
+				// An employee payroll does not know holds no punches; the import says
+				// what is wrong with them (and splits the batch to isolate them).
+				have, err = nil, nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed[code] = fmt.Errorf("read the punches payroll holds for %s: %w", code, err)
+				return
+			}
+			for _, p := range have {
+				held[keyOf(p)] = true
+			}
+		}()
+	}
+	wg.Wait()
+	for i, ps := range punches {
+		if errs[i] == nil && len(ps) > 0 && failed[ps[0].EECode] != nil {
+			errs[i] = failed[ps[0].EECode]
+		}
+	}
+	return held
+}
+
+func keyOf(p paycom.Punch) punchKey { return punchKey{p.EECode, p.PunchType, p.PunchTime} }
+
+// importSplitting imports the punches of messages idx that payroll does not hold yet in
+// one call, each once, and adds them to held once imported; if payroll rejects the batch,
+// it imports each half on its own, down to single messages, whose rejection is then
+// theirs alone. A batch of n messages with b bad ones costs about 2·b·log2(n) calls. A
+// message whose punches payroll already holds all is applied.
+func (a *Applier) importSplitting(ctx context.Context, idx []int, punches [][]paycom.Punch, errs []error, held map[punchKey]bool) {
 	if len(idx) == 0 {
 		return
 	}
 	var all []paycom.Punch
+	inCall := map[punchKey]bool{}
 	for _, i := range idx {
-		all = append(all, punches[i]...)
+		for _, p := range punches[i] {
+			if k := keyOf(p); !held[k] && !inCall[k] {
+				inCall[k] = true
+				all = append(all, p)
+			}
+		}
+	}
+	if len(all) == 0 {
+		return
 	}
 	_, err := a.Payroll.ImportPunches(ctx, all)
 	var rejected *paycom.BatchRejectedError
 	switch {
 	case err == nil:
+		for k := range inCall {
+			held[k] = true
+		}
 		return
 	case !errors.As(err, &rejected):
 		for _, i := range idx {
@@ -158,8 +246,8 @@ func (a *Applier) importSplitting(ctx context.Context, idx []int, punches [][]pa
 		return
 	}
 	mid := len(idx) / 2
-	a.importSplitting(ctx, idx[:mid], punches, errs)
-	a.importSplitting(ctx, idx[mid:], punches, errs)
+	a.importSplitting(ctx, idx[:mid], punches, errs, held)
+	a.importSplitting(ctx, idx[mid:], punches, errs, held)
 }
 
 // Service is the payroll consumer service importing into the payroll system at cfg, with

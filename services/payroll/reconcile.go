@@ -54,6 +54,7 @@ type EmployeeCodes interface {
 	Codes(ctx context.Context) ([]string, error)
 }
 
+// punchKey identifies a punch as payroll tells punches apart.
 type punchKey struct {
 	eecode, kind string
 	at           int64
@@ -118,7 +119,7 @@ func Reconcile(ctx context.Context, src ClockEventLister, pay PunchLister, emps 
 			if !in(p.PunchTime) {
 				continue
 			}
-			k := punchKey{p.EECode, p.PunchType, p.PunchTime}
+			k := keyOf(p)
 			found[k] = true
 			r.Found++
 			if _, ok := expected[k]; !ok {

@@ -193,7 +193,10 @@ func (c *campaign) startAll(ctx context.Context) error {
 		"-workorders-addr", sims["workorders"], "-paycom-addr", sims["paycom"],
 		"-hook-url", "http://"+gw+"/hooks/"+tenantName+"/servicetrade/"+tenantToken,
 		"-rate", strconv.FormatFloat(c.cfg.Rate, 'f', -1, 64),
-		"-account-seed", strconv.FormatInt(c.cfg.Seed, 10), "-feed-seed", strconv.FormatInt(c.cfg.Seed, 10))
+		"-account-seed", strconv.FormatInt(c.cfg.Seed, 10), "-feed-seed", strconv.FormatInt(c.cfg.Seed, 10),
+		// Payroll imports an identical punch again, so a punch imported twice shows in the
+		// ledger: fieldstream may not lean on a safeguard domain.md does not promise.
+		"-paycom-import-identical")
 	if err := c.startHealthy(ctx, "simulator"); err != nil {
 		return err
 	}
