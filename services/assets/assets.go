@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/consumerd"
@@ -122,22 +123,15 @@ func (a *Applier) ApplyBatch(ctx context.Context, batch []*consumer.Message) []e
 // fetchAll applies location and delete events directly and fetches every other asset, a
 // few at a time.
 func (a *Applier) fetchAll(ctx context.Context, batch []*consumer.Message, errs []error, assets []servicetrade.Asset) {
-	n := a.Fetches
-	if n <= 0 {
-		n = 8
-	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(a.fetches())
 	for i, m := range batch {
 		id, err := strconv.ParseInt(m.Event.EntityID, 10, 64)
 		if err != nil {
 			errs[i] = failure.Permanent(err)
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			switch {
 			case m.Event.Entity == event.EntityLocation && m.Event.Action == "deleted":
 				// The registry keeps locations; ServiceTrade no longer serves this one.
@@ -153,9 +147,18 @@ func (a *Applier) fetchAll(ctx context.Context, batch []*consumer.Message, errs 
 			default:
 				assets[i], errs[i] = a.Source.Asset(ctx, id)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each goroutine records its error in its message's slot
+}
+
+// fetches is how many requests of a batch run at once.
+func (a *Applier) fetches() int {
+	if a.Fetches <= 0 {
+		return 8
+	}
+	return a.Fetches
 }
 
 func (a *Applier) applyLocation(ctx context.Context, id int64, eventID string) error {

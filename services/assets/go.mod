@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/fieldstream/fieldstream/pkg v0.0.0
 	github.com/fieldstream/fieldstream/services/simulator v0.0.0
+	golang.org/x/sync v0.22.0
 )
 
 require (

@@ -7,6 +7,7 @@ require (
 	github.com/fieldstream/fieldstream/services/simulator v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/rs/zerolog v1.35.1
+	golang.org/x/sync v0.22.0
 )
 
 require (

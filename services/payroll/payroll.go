@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/consumerd"
 	"github.com/fieldstream/fieldstream/pkg/event"
@@ -101,12 +103,8 @@ func (a *Applier) ApplyBatch(ctx context.Context, batch []*consumer.Message) []e
 
 // prepare fetches each clock event and builds its punches.
 func (a *Applier) prepare(ctx context.Context, batch []*consumer.Message, errs []error, punches [][]paycom.Punch) {
-	n := a.Fetches
-	if n <= 0 {
-		n = 8
-	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(a.fetches())
 	for i, m := range batch {
 		if m.Event.Action == "deleted" {
 			continue // payroll keeps imported punches; reconciliation reports the difference
@@ -116,17 +114,14 @@ func (a *Applier) prepare(ctx context.Context, batch []*consumer.Message, errs [
 			errs[i] = failure.Permanent(err)
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			ce, err := a.Clock.ClockEvent(ctx, id)
 			if err != nil {
 				errs[i] = err
-				return
+				return nil
 			}
 			if ce.ClockOut == 0 {
-				return // still open: the clock-out event will carry both punches
+				return nil // still open: the clock-out event will carry both punches
 			}
 			code, ok, err := a.Employees.EECode(ctx, ce.UserID)
 			switch {
@@ -137,9 +132,10 @@ func (a *Applier) prepare(ctx context.Context, batch []*consumer.Message, errs [
 			default:
 				punches[i] = a.Punches(ce, code)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each goroutine records its error in its message's slot
 }
 
 // heldPunches returns the punches payroll already holds among those of the batch,
@@ -167,17 +163,10 @@ func (a *Applier) heldPunches(ctx context.Context, punches [][]paycom.Punch, err
 	held := map[punchKey]bool{}
 	failed := map[string]error{}
 	var mu sync.Mutex
-	n := a.Fetches
-	if n <= 0 {
-		n = 8
-	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(a.fetches())
 	for code, sp := range spans {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			have, err := a.Payroll.ListPunches(ctx, code, time.Unix(sp.from, 0), time.Unix(sp.to, 0))
 			if failure.StatusOf(err) == http.StatusNotFound {
 				// An employee payroll does not know holds no punches; the import says
@@ -188,20 +177,29 @@ func (a *Applier) heldPunches(ctx context.Context, punches [][]paycom.Punch, err
 			defer mu.Unlock()
 			if err != nil {
 				failed[code] = fmt.Errorf("read the punches payroll holds for %s: %w", code, err)
-				return
+				return nil
 			}
 			for _, p := range have {
 				held[keyOf(p)] = true
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each goroutine records its failure in failed
 	for i, ps := range punches {
 		if errs[i] == nil && len(ps) > 0 && failed[ps[0].EECode] != nil {
 			errs[i] = failed[ps[0].EECode]
 		}
 	}
 	return held
+}
+
+// fetches is how many requests of a batch run at once.
+func (a *Applier) fetches() int {
+	if a.Fetches <= 0 {
+		return 8
+	}
+	return a.Fetches
 }
 
 func keyOf(p paycom.Punch) punchKey { return punchKey{p.EECode, p.PunchType, p.PunchTime} }
