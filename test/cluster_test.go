@@ -8,9 +8,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
+	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
+	"github.com/fieldstream/fieldstream/pkg/servicetrade"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
 
@@ -40,7 +44,11 @@ func TestClusterLeaderKill(t *testing.T) {
 	}
 	t.Cleanup(cluster.Stop)
 	_, js := natstest.ConnectURL(t, cluster.URLs())
+	if _, err := ops.Setup(ctx, js, 3); err != nil { // as the admin does on a cluster
+		t.Fatal(err)
+	}
 	putLoadTenant(t, js)
+	checkReplicatedBuckets(t, js)
 
 	gw := startGateway(t, bins.Gateway, cluster.URLs(), filepath.Join(dir, "gateway.log"), "-stream-replicas", "3", "-log-level", "warn")
 	for _, s := range []string{"EVENTS", "DLQ"} {
@@ -164,6 +172,28 @@ func putLoadTenant(t testing.TB, js jetstream.JetStream) {
 	cfg := tenant.Config{ServiceTradeToken: loadToken, StandardSecrets: []string{loadSecret}, RatePerSecond: 1e6, Burst: 1e6}
 	if err := tenant.Put(ctx, kv, loadTenant, cfg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkReplicatedBuckets: on a cluster whose streams run at three replicas, the shared
+// buckets fsctl setup made and a consumer's ledger run at three as well, so losing a node
+// loses neither tenants nor what a consumer applied.
+func checkReplicatedBuckets(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx := t.Context()
+	// Never run: only the ledger it opens matters here.
+	if _, err := consumer.NewPipeline(ctx, js, consumer.Config{Name: "cluster-check", FilterSubjects: []string{"events.>"}, Logger: zerolog.Nop()},
+		func(_ context.Context, b []*consumer.Message) []error { return make([]error, len(b)) }, consumer.PipelineOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bucket := range []string{tenant.Bucket, servicetrade.TokenBucket, consumer.LedgerBucket("cluster-check")} {
+		s, err := js.Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := s.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("bucket %s has %d replicas, want 3", bucket, r)
+		}
 	}
 }
 

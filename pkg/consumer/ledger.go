@@ -50,9 +50,9 @@ type appliedSeqs struct {
 	Intervals     [][2]uint64 `json:"intervals"`
 }
 
-// OpenLedger opens (creating if needed) the ledger of consumer name; entries expire after
-// ttl (DefaultLedgerTTL if 0).
-func OpenLedger(ctx context.Context, js jetstream.JetStream, name string, ttl time.Duration) (*Ledger, error) {
+// OpenLedger opens (creating if needed) the ledger of consumer name with replicas replicas
+// (0: one); entries expire after ttl (DefaultLedgerTTL if 0).
+func OpenLedger(ctx context.Context, js jetstream.JetStream, name string, ttl time.Duration, replicas int) (*Ledger, error) {
 	if ttl == 0 {
 		ttl = DefaultLedgerTTL
 	}
@@ -61,6 +61,7 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, name string, ttl ti
 		Description: "fieldstream consumer " + name + ": applied event ids, first failures, newest version per entity",
 		TTL:         ttl,
 		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", name, err)

@@ -43,7 +43,12 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ledger, err := OpenLedger(ctx, js, cfg.Name, opts.LedgerTTL)
+	events, err := js.Stream(ctx, cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
+	}
+	// The ledger is as replicated as the stream whose events it records.
+	ledger, err := OpenLedger(ctx, js, cfg.Name, opts.LedgerTTL, events.CachedInfo().Config.Replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +56,6 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		opts.RecentApplied = DefaultRecentApplied
 	}
 	ledger.Remember(opts.RecentApplied)
-	events, err := js.Stream(ctx, cfg.Stream)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
-	}
 	if err := ledger.TrackSequences(ctx, events); err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", cfg.Name, err)
 	}

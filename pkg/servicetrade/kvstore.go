@@ -19,16 +19,22 @@ import (
 // read the bucket.
 const TokenBucket = "fieldstream_oauth_tokens"
 
-// OpenTokenBucket returns the TokenBucket, creating it (file storage, one replica, no
-// history) if it does not exist. An existing bucket is used as it is, so an operator may
-// create it with more replicas beforehand.
-func OpenTokenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := streamdef.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{
+// TokenBucketConfig is the TokenBucket's configuration: file storage, one replica, no
+// history. fsctl setup creates it with more replicas on a cluster.
+func TokenBucketConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      TokenBucket,
 		Description: "fieldstream OAuth2 tokens of outside APIs (key: client), shared by replicas",
 		History:     1,
 		Storage:     jetstream.FileStorage,
-	})
+	}
+}
+
+// OpenTokenBucket returns the TokenBucket, creating it with TokenBucketConfig if it does
+// not exist. An existing bucket is used as it is, so an operator may create it with more
+// replicas beforehand.
+func OpenTokenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	kv, err := streamdef.OpenKeyValue(ctx, js, TokenBucketConfig())
 	if err != nil {
 		return nil, fmt.Errorf("servicetrade: token bucket: %w", err)
 	}

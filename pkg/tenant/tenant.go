@@ -72,17 +72,23 @@ func Parse(name string, value []byte) (Tenant, error) {
 	return t, nil
 }
 
-// OpenBucket returns the tenants bucket, creating it if it does not exist. An existing
-// bucket is used as it is: binding it needs only read access to the bucket's stream info, so
-// a gateway whose NATS user may not create or change it still starts (see deploy/), and an
-// operator may create it beforehand with more replicas.
-func OpenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := streamdef.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{
+// BucketConfig is the tenants bucket's configuration (one replica; fsctl setup creates it
+// with more on a cluster).
+func BucketConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "fieldstream tenants and their webhook credentials (key: tenant name)",
 		History:     5,
 		Storage:     jetstream.FileStorage,
-	})
+	}
+}
+
+// OpenBucket returns the tenants bucket, creating it with BucketConfig if it does not
+// exist. An existing bucket is used as it is: binding it needs only read access to the
+// bucket's stream info, so a gateway whose NATS user may not create or change it still
+// starts (see deploy/), and an operator may create it beforehand with more replicas.
+func OpenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	kv, err := streamdef.OpenKeyValue(ctx, js, BucketConfig())
 	if err != nil {
 		return nil, fmt.Errorf("tenants bucket: %w", err)
 	}

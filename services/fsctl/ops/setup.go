@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -11,9 +12,9 @@ import (
 	"github.com/fieldstream/fieldstream/streams"
 )
 
-// Setup creates or updates every stream of streams/ (with replicas applied when positive)
-// and creates the KV buckets several services share — tenants and OAuth2 tokens — if they do
-// not exist. It is what a deployment whose services may not create shared things runs once
+// Setup creates or updates every stream of streams/ and the KV buckets several services
+// share — tenants and OAuth2 tokens —, with replicas applied to all when positive (buckets
+// are otherwise only created if missing). It is what a deployment whose services may not create shared things runs once
 // as the admin (see deploy/). It never deletes or purges, and returns what it applied, in
 // order. Each service still creates its own durable consumers and buckets.
 func Setup(ctx context.Context, js jetstream.JetStream, replicas int) ([]string, error) {
@@ -31,11 +32,17 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) ([]string,
 	if err := streamdef.Apply(ctx, js, cfgs); err != nil {
 		return nil, err
 	}
-	if _, err := tenant.OpenBucket(ctx, js); err != nil {
-		return nil, err
-	}
-	if _, err := servicetrade.OpenTokenBucket(ctx, js); err != nil {
-		return nil, err
+	for _, b := range []jetstream.KeyValueConfig{tenant.BucketConfig(), servicetrade.TokenBucketConfig()} {
+		var err error
+		if replicas > 0 {
+			b.Replicas = replicas
+			_, err = js.CreateOrUpdateKeyValue(ctx, b)
+		} else {
+			_, err = streamdef.OpenKeyValue(ctx, js, b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", b.Bucket, err)
+		}
 	}
 	return append(done, "bucket "+tenant.Bucket, "bucket "+servicetrade.TokenBucket), nil
 }
