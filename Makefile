@@ -31,7 +31,7 @@ tools: $(NATS) ## install the nats CLI (natscli v0.5.0)
 $(NATS):
 	$(GO) install github.com/nats-io/natscli/nats@v0.5.0
 
-bench: build ## measure ingest (`ingest …`), the pipeline end to end (`e2e …`) and replays (`replay …`)
+bench: build ## measure ingest (`ingest …`, and with fsync per ack `ingest_always …`), the pipeline end to end (`e2e …`) and replays (`replay …`)
 	$(GO) run ./test/bench/ingest -gateway-bin bin/gateway -nats-server-bin bin/nats-server
 	$(GO) run ./test/bench/e2e -nats-server-bin bin/nats-server
 	$(GO) run ./test/bench/replay -nats-server-bin bin/nats-server
