@@ -137,11 +137,9 @@ func New(cfg Config) (*Gateway, error) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
 	g := &Gateway{
-		cfg: cfg,
-		mux: http.NewServeMux(),
-		pub: &publisher{js: cfg.JetStream, metrics: m, log: cfg.Logger,
-			maxEvents: cfg.CommitMaxEvents, maxBytes: maxBatchBytes, concurrency: cfg.CommitConcurrency,
-			seen: newSeenIDs(seenPerGeneration)},
+		cfg:      cfg,
+		mux:      http.NewServeMux(),
+		pub:      newPublisher(cfg, m),
 		limits:   newRateLimits(cfg.RatePerSecond, cfg.Burst),
 		metrics:  m,
 		registry: reg,

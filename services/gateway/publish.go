@@ -83,11 +83,19 @@ type publisher struct {
 	active  int // goroutines draining pending
 }
 
+// newPublisher returns the publisher of cfg (defaults set), counting into m.
+func newPublisher(cfg Config, m *metrics) *publisher {
+	return &publisher{js: cfg.JetStream, metrics: m, log: cfg.Logger,
+		maxEvents: cfg.CommitMaxEvents, maxBytes: maxBatchBytes, concurrency: cfg.CommitConcurrency,
+		seen: newSeenIDs(seenPerGeneration)}
+}
+
 // commitRequest is one request's events waiting for a batch.
 type commitRequest struct {
-	ctx  context.Context
-	msgs []outgoing
-	done chan commitResult // buffered: the committer never blocks on a request that left
+	ctx   context.Context
+	msgs  []outgoing
+	bytes int               // the msgs' sizes summed
+	done  chan commitResult // buffered: the committer never blocks on a request that left
 }
 
 type commitResult struct {
@@ -135,6 +143,9 @@ func (p *publisher) persist(ctx context.Context, msgs []outgoing) (publishResult
 		return p.publishEach(ctx, msgs)
 	}
 	req := &commitRequest{ctx: ctx, msgs: msgs, done: make(chan commitResult, 1)}
+	for _, m := range msgs {
+		req.bytes += m.size()
+	}
 	p.enqueue(req)
 	select {
 	case r := <-req.done:
@@ -181,16 +192,12 @@ func (p *publisher) commitPending() {
 // events than a batch holds on their own.
 func (p *publisher) takeBatchLocked() []*commitRequest {
 	n, events, bytes := 0, 0, 0
-	for n < len(p.pending) {
-		size := 0
-		for _, m := range p.pending[n].msgs {
-			size += m.size()
-		}
-		if n > 0 && (events+len(p.pending[n].msgs) > p.maxEvents || bytes+size > p.maxBytes) {
+	for ; n < len(p.pending); n++ {
+		r := p.pending[n]
+		if n > 0 && (events+len(r.msgs) > p.maxEvents || bytes+r.bytes > p.maxBytes) {
 			break
 		}
-		events, bytes = events+len(p.pending[n].msgs), bytes+size
-		n++
+		events, bytes = events+len(r.msgs), bytes+r.bytes
 	}
 	batch := p.pending[:n:n]
 	p.pending = p.pending[n:]
@@ -238,7 +245,8 @@ func (p *publisher) commit(batch []*commitRequest) {
 	// took it; waiting for the first message's ack would double the round trips.
 	_, err := jetstreamext.PublishMsgBatch(ctx, p.js, msgs, jetstreamext.BatchFlowControl{})
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
+	refused := errors.As(err, &apiErr)
+	if refused {
 		code := strconv.Itoa(int(apiErr.ErrorCode))
 		p.metrics.fallback(code)
 		ev := p.log.Warn()
@@ -251,7 +259,7 @@ func (p *publisher) commit(batch []*commitRequest) {
 		switch {
 		case err == nil:
 			r.done <- commitResult{res: publishResult{Stored: len(r.msgs)}}
-		case errors.As(err, &apiErr):
+		case refused:
 			// The server refused the batch (a duplicate message id, too many batches in
 			// flight, atomic publish disabled, storage full, …). Publishing each event
 			// alone, deduplicated, says which were stored, which were duplicates and which

@@ -38,8 +38,8 @@ func heldPublisher(t *testing.T, maxEvents int, adjust func(*jetstream.StreamCon
 			t.Fatal(err)
 		}
 	}
-	p := &publisher{js: js, metrics: newMetrics(prometheus.NewRegistry()), log: zerolog.Nop(),
-		maxEvents: maxEvents, maxBytes: maxBatchBytes, concurrency: 1, seen: newSeenIDs(1000)}
+	p := newPublisher(Config{JetStream: js, Logger: zerolog.Nop(), CommitMaxEvents: maxEvents, CommitConcurrency: 1},
+		newMetrics(prometheus.NewRegistry()))
 	p.active = p.concurrency
 	return p, st
 }
