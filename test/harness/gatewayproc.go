@@ -88,6 +88,9 @@ func (g *Gateway) Stop() {
 	}
 }
 
+// Pid is the gateway's process id.
+func (g *Gateway) Pid() int { return g.cmd.Process.Pid }
+
 // LogTail returns the last max bytes of the gateway's log.
 func (g *Gateway) LogTail(max int) string {
 	return fileTail(g.log, max)

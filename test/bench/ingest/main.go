@@ -25,7 +25,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -193,13 +192,14 @@ func measure(ctx context.Context, c config, always bool, stderr io.Writer) (figu
 	if always {
 		commitMax = "500"
 	}
-	gw, err := startGateway(ctx, c.gatewayBin, natsURL, stderr, "FS_COMMIT_MAX_EVENTS="+commitMax)
+	gw, err := harness.StartGateway(ctx, c.gatewayBin, natsURL, filepath.Join(dir, "gateway.log"),
+		"-log-level", "warn", "-commit-max-events", commitMax)
 	if err != nil {
 		return f, err
 	}
-	defer gw.stop()
+	defer gw.Stop()
 	sec, _ := webhook.ParseSecret(secret)
-	ld := &loader{addr: strings.TrimPrefix(gw.url, "http://"), path: "/hooks/bench/standard", secret: sec, payload: c.payload}
+	ld := &loader{addr: strings.TrimPrefix(gw.URL, "http://"), path: "/hooks/bench/standard", secret: sec, payload: c.payload}
 	// Warm up connections and the gateway's cache-cold paths.
 	if _, err := ld.closedLoop(ctx, c.senders, time.Second); err != nil {
 		return f, err
@@ -208,7 +208,7 @@ func measure(ctx context.Context, c config, always bool, stderr io.Writer) (figu
 		return f, err
 	}
 	logf("gateway max: %d events in %s = %.0f/s, p50 %.2f ms, p99 %.2f ms", f.max.n, c.duration, f.max.rate, f.max.p(50), f.max.p(99))
-	if batches, events, err := gw.commits(); err == nil && batches > 0 {
+	if batches, events, err := commits(gw.URL); err == nil && batches > 0 {
 		f.avgBatch = events / batches
 		logf("gateway group commits so far: %.0f batches, %.1f events each", batches, f.avgBatch)
 	}
@@ -216,7 +216,7 @@ func measure(ctx context.Context, c config, always bool, stderr io.Writer) (figu
 		return f, err
 	}
 	logf("gateway at half load (%.0f/s): %d events, p50 %.2f ms, p99 %.2f ms", f.max.rate/2, f.half.n, f.half.p(50), f.half.p(99))
-	if f.rss, err = peakRSSMiB(gw.cmd.Process.Pid); err != nil {
+	if f.rss, err = peakRSSMiB(gw.Pid()); err != nil {
 		return f, err
 	}
 	async2, atomic2, err := rawRuns("after")
@@ -266,44 +266,10 @@ func rawAtomicPublish(ctx context.Context, js jetstream.JetStream, d time.Durati
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-type gatewayProc struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func startGateway(ctx context.Context, bin, natsURL string, stderr io.Writer, env ...string) (*gatewayProc, error) {
-	port, err := harness.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(append(os.Environ(), "NATS_URL="+natsURL, "FS_HTTP_ADDR="+addr, "FS_LOG_LEVEL=warn"), env...)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
-	}
-	g := &gatewayProc{cmd: cmd, url: "http://" + addr}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(g.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return g, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			g.stop()
-			return nil, fmt.Errorf("gateway not ready within 15 s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// commits reads the gateway's group-commit histogram: batches committed and their events.
-func (g *gatewayProc) commits() (batches, events float64, err error) {
-	resp, err := http.Get(g.url + "/metrics")
+// commits reads the group-commit histogram of the gateway at url: batches committed and
+// their events.
+func commits(url string) (batches, events float64, err error) {
+	resp, err := http.Get(url + "/metrics")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -328,11 +294,6 @@ func (g *gatewayProc) commits() (batches, events float64, err error) {
 		}
 	}
 	return batches, events, nil
-}
-
-func (g *gatewayProc) stop() {
-	_ = g.cmd.Process.Signal(os.Interrupt)
-	_ = g.cmd.Wait()
 }
 
 // peakRSSMiB reads the process's peak resident set (VmHWM).
