@@ -2,7 +2,9 @@
 GO      ?= go
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 NATS    := $(GOBIN)/nats
-MODULES := pkg streams services/gateway services/simulator services/assets services/workorders services/payroll services/poller services/fsctl services/fieldstream test
+# The modules are those go.work uses; the binaries every services/*/cmd/* main package.
+MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
+BINARIES := $(wildcard services/*/cmd/*)
 FUZZTIME ?= 30s
 export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
@@ -14,14 +16,14 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build every binary into bin/ (nats-server too, from the pinned module)
-	$(GO) build -o bin/ ./services/gateway/cmd/gateway ./services/fieldstream/cmd/fieldstream ./services/assets/cmd/assets ./services/workorders/cmd/workorders ./services/payroll/cmd/payroll ./services/fsctl/cmd/fsctl ./services/poller/cmd/poller ./services/simulator/cmd/simulator
+	$(GO) build -o bin/ $(addprefix ./,$(BINARIES))
 	cd test && $(GO) build -o ../bin/nats-server github.com/nats-io/nats-server/v2
 
 run: build ## run the pipeline on an embedded JetStream (.data/), gateway on :8080, simulated ServiceTrade
 	./bin/fieldstream
 
-test: $(NATS) vet ## run every test of every module (installs the nats CLI first if missing)
-	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -count=1 ./...); done
+test: $(NATS) vet ## run every test of every module with the race detector (installs the nats CLI first if missing)
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done
 
 vet: ## vet and build every module on its own (GOWORK=off), as CI does
 	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) build -o /dev/null ./...); done

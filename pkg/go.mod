@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0
-	github.com/fieldstream/fieldstream/services/simulator v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/oklog/run v1.2.0
@@ -18,6 +17,7 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/fieldstream/fieldstream/streams v0.0.0
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
@@ -37,5 +37,4 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-// The simulator is a test-only dependency: pkg/servicetrade's tests run against it.
-replace github.com/fieldstream/fieldstream/services/simulator => ../services/simulator
+replace github.com/fieldstream/fieldstream/streams => ../streams

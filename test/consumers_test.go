@@ -155,7 +155,7 @@ func (e *pipelineEnv) reconcile() payroll.Report {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	pay, err := paycom.New(paycom.Config{BaseURL: e.URLs["paycom"], SID: e.Stack.Config.PaycomSID, Token: e.Stack.Config.PaycomToken})
+	pay, err := paycom.New(paycom.Config{BaseURL: e.URLs.Paycom, SID: e.Stack.Config.PaycomSID, Token: e.Stack.Config.PaycomToken})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 	"github.com/fieldstream/fieldstream/services/workorders"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // TestDashboardInChromium runs the whole pipeline, makes the work-order consumer
@@ -53,7 +54,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if _, err := ops.PauseConsumer(ctx, js, workorders.Name, until); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.PauseConsumer(ctx, ops.ReplayStream, workorders.Name, until); err != nil {
+	if _, err := js.PauseConsumer(ctx, streams.Replay, workorders.Name, until); err != nil {
 		t.Fatal(err)
 	}
 	e.send(12)
@@ -63,7 +64,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	poll(ctx, t, "quiet: work orders paused with a backlog, the replay waiting, the others settled", func() (bool, string) {
 		st := status(ctx, t, js)
-		wo, rp := find(st, ops.EventsStream, workorders.Name), find(st, ops.ReplayStream, workorders.Name)
+		wo, rp := find(st, streams.Events, workorders.Name), find(st, streams.Replay, workorders.Name)
 		return e.Settled(ctx, "assets", "payroll") && wo.Paused && wo.Pending > 0 && wo.AckPending == 0 && rp.Pending == uint64(replay.Sent),
 			fmt.Sprintf("workorders %+v, replay %+v", wo, rp)
 	})
@@ -109,13 +110,13 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// It refreshes by itself: more events pile up behind the paused consumer, and the
 	// ingest rate shows them arriving.
-	before := find(st, ops.EventsStream, workorders.Name).Pending
+	before := find(st, streams.Events, workorders.Name).Pending
 	e.send(12)
 	poll(ctx, t, "the page follows new events without a reload", func() (bool, string) {
 		shown = readPage(t, page)
 		now := status(ctx, t, js)
 		rate, _ := strconv.ParseFloat(shown["ingest-rate"], 64)
-		pending := find(now, ops.EventsStream, workorders.Name).Pending
+		pending := find(now, streams.Events, workorders.Name).Pending
 		return pending > before && shown["consumer-workorders-pending"] == strconv.FormatUint(pending, 10) && rate > 0,
 			fmt.Sprintf("page pending %s rate %s; status pending %d (was %d)", shown["consumer-workorders-pending"], shown["ingest-rate"], pending, before)
 	})
@@ -228,14 +229,14 @@ func compare(shown map[string]string, st ops.Status) []string {
 	for _, c := range st.Consumers {
 		backlog := c.Pending + uint64(c.AckPending)
 		switch {
-		case c.Stream == ops.EventsStream:
+		case c.Stream == streams.Events:
 			p := "consumer-" + c.Name
 			want[p+"-pending"] = strconv.FormatUint(c.Pending, 10)
 			want[p+"-ack-pending"] = strconv.Itoa(c.AckPending)
 			want[p+"-redelivered"] = strconv.Itoa(c.Redelivered)
 			want[p+"-dead-letters"] = strconv.Itoa(c.DeadLetters)
 			want[p+"-paused"] = map[bool]string{true: "paused", false: "running"}[c.Paused]
-		case c.Stream == ops.ReplayStream && backlog > 0:
+		case c.Stream == streams.Replay && backlog > 0:
 			want["replay-"+c.Name+"-pending"] = strconv.FormatUint(c.Pending, 10)
 			want["replay-"+c.Name+"-ack-pending"] = strconv.Itoa(c.AckPending)
 		}

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
@@ -38,7 +37,7 @@ func TestDeployConfig(t *testing.T) {
 		t.Fatalf("JetStream %v, sync_interval always %v; want both", opts.JetStream, opts.SyncAlways)
 	}
 	// A 2xx must mean on disk: no stream may opt out of sync_interval: always.
-	cfgs, err := streamdef.Load(streams.Files)
+	cfgs, err := streams.Definitions()
 	if err != nil {
 		t.Fatal(err)
 	}

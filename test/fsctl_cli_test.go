@@ -10,7 +10,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/services/fsctl/ops"
-	"github.com/fieldstream/fieldstream/services/gateway"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // buildFsctl builds the fsctl command for this test.
@@ -30,7 +30,7 @@ func buildFsctl(t *testing.T) string {
 func TestFsctlConnectsLikeTheNatsCLI(t *testing.T) {
 	srv := natstest.RunServer(t)
 	_, js := natstest.Connect(t, srv)
-	if err := gateway.ApplyStreams(t.Context(), js, gateway.StreamOptions{}); err != nil {
+	if _, err := streams.Apply(t.Context(), js, streams.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	bin := buildFsctl(t)

@@ -54,9 +54,6 @@ func TestSimulatedServiceTradeLandsExactlyOnce(t *testing.T) {
 	defer cancel()
 	srv := natstest.RunServer(t)
 	_, js := natstest.Connect(t, srv)
-	if err := gateway.ApplyStreams(ctx, js, gateway.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	kv, err := tenant.OpenBucket(ctx, js)
 	if err != nil {
 		t.Fatal(err)
@@ -64,15 +61,11 @@ func TestSimulatedServiceTradeLandsExactlyOnce(t *testing.T) {
 	if err := tenant.Put(ctx, kv, "acme", tenant.Config{ServiceTradeToken: "tok", RatePerSecond: 1e6, Burst: 1e6}); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := tenant.Watch(ctx, kv, zerolog.Nop())
+	gw, err := gateway.Open(ctx, js, gateway.Settings{ApplyStreams: true}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dir.Stop()
-	gw, err := gateway.New(gateway.Config{JetStream: js, Tenants: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer gw.Close()
 	proxy := &lossyProxy{next: gw}
 	hs := httptest.NewServer(proxy)
 	defer hs.Close()

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 	"github.com/fieldstream/fieldstream/services/workorders"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // TestReplayAfterSinkLosesData: the work-order system loses recent writes (a restore from
@@ -70,7 +71,7 @@ func TestReplayAfterSinkLosesData(t *testing.T) {
 		t.Fatalf("the replay reached other consumers: registry %d→%d calls, payroll %d→%d", assetsCalls, e.Stack.Registry.Calls(), payrollCalls, e.Stack.Payroll.Calls())
 	}
 	for _, name := range []string{"assets", "payroll"} {
-		c, err := e.JS.Consumer(ctx, ops.ReplayStream, name)
+		c, err := e.JS.Consumer(ctx, streams.Replay, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ func sum(m map[string]int) int {
 
 func (e *pipelineEnv) replaySettled() bool {
 	for _, name := range []string{"assets", "workorders", "payroll"} {
-		c, err := e.JS.Consumer(context.Background(), ops.ReplayStream, name)
+		c, err := e.JS.Consumer(context.Background(), streams.Replay, name)
 		if err != nil {
 			return false
 		}
@@ -170,7 +171,7 @@ func TestConsumerAddSince(t *testing.T) {
 	ctx := context.Background()
 	e := newPipelineEnv(t, simulator.StackConfig{Account: stsim.AccountConfig{Seed: 10}})
 	e.send(10)
-	s, _ := e.JS.Stream(ctx, ops.EventsStream)
+	s, _ := e.JS.Stream(ctx, streams.Events)
 	info, _ := s.Info(ctx)
 	before := info.State.Msgs
 	last, err := s.GetMsg(ctx, info.State.LastSeq)
@@ -194,7 +195,7 @@ func TestConsumerAddSince(t *testing.T) {
 	if _, err := ops.AddConsumer(ctx, e.JS, "audit", []string{"events.>"}, "all", ""); err == nil {
 		t.Fatal("adding an existing consumer again succeeded")
 	}
-	c, _ := e.JS.Consumer(ctx, ops.EventsStream, "audit")
+	c, _ := e.JS.Consumer(ctx, streams.Events, "audit")
 	b, err := c.Fetch(int(want)+5, jetstream.FetchMaxWait(2*time.Second))
 	if err != nil {
 		t.Fatal(err)

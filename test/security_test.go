@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,12 +255,14 @@ func endToEnd(t *testing.T, s *secureNATS) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	urls := map[string]string{}
-	for name, h := range stack.Handlers() {
-		hs := httptest.NewServer(h)
-		t.Cleanup(hs.Close)
-		urls[name] = hs.URL
+	servers, err := stack.Listen(simulator.AnyLoopback, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	t.Cleanup(stopServing)
+	go func() { _ = servers.Serve(serveCtx) }()
+	urls := servers.URLs
 	employees, err := payroll.OpenEmployees(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
@@ -278,11 +279,11 @@ func endToEnd(t *testing.T, s *secureNATS) {
 	}
 	gw := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	s.start(t, "gateway", append(s.natsEnv("gateway"), "FS_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(httpPort), "FS_APPLY_STREAMS=false"))
-	st := []string{"FS_SERVICETRADE_URL=" + urls["servicetrade"] + "/api", "FS_SERVICETRADE_CLIENT_SECRET=" + stack.Config.ClientSecret,
+	st := []string{"FS_SERVICETRADE_URL=" + urls.ServiceTrade + "/api", "FS_SERVICETRADE_CLIENT_SECRET=" + stack.Config.ClientSecret,
 		"FS_METRICS_ADDR=127.0.0.1:0", "FS_NAK_DELAY=20ms", "FS_NAK_DELAY_MAX=200ms"}
-	s.start(t, "assets", append(append(s.natsEnv("assets"), st...), "FS_REGISTRY_URL="+urls["assets"]))
-	s.start(t, "workorders", append(append(s.natsEnv("workorders"), st...), "FS_WORKORDERS_URL="+urls["workorders"]))
-	s.start(t, "payroll", append(append(s.natsEnv("payroll"), st...), "FS_PAYCOM_URL="+urls["paycom"], "FS_PAYCOM_TOKEN="+stack.Config.PaycomToken))
+	s.start(t, "assets", append(append(s.natsEnv("assets"), st...), "FS_REGISTRY_URL="+urls.Assets))
+	s.start(t, "workorders", append(append(s.natsEnv("workorders"), st...), "FS_WORKORDERS_URL="+urls.WorkOrders))
+	s.start(t, "payroll", append(append(s.natsEnv("payroll"), st...), "FS_PAYCOM_URL="+urls.Paycom, "FS_PAYCOM_TOKEN="+stack.Config.PaycomToken))
 	natstest.Eventually(t, 20*time.Second, "gateway ready", func() bool {
 		r, err := http.Get(gw + "/readyz")
 		if err != nil {

@@ -15,8 +15,6 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
-	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
@@ -42,7 +40,7 @@ func TestNatsCLIAcceptsStreamFiles(t *testing.T) {
 	cli := natsCLI(t)
 	srv := natstest.RunServer(t)
 	_, js := natstest.Connect(t, srv)
-	want, err := streamdef.Load(streams.Files)
+	want, err := streams.Definitions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +80,7 @@ func TestNatsCLIAcceptsStreamFiles(t *testing.T) {
 		}
 	}
 	// Our start-up apply over CLI-made streams changes nothing and loses nothing.
-	if err := streamdef.Apply(ctx, js, want); err != nil {
+	if _, err := streams.ApplyConfigs(ctx, js, want); err != nil {
 		t.Fatalf("apply over CLI-made streams: %v", err)
 	}
 }
@@ -95,7 +93,7 @@ func TestConsumerDefinitionsMatchServices(t *testing.T) {
 	ctx := context.Background()
 	cliSrv := natstest.RunServer(t)
 	_, cliJS := natstest.Connect(t, cliSrv)
-	if err := gateway.ApplyStreams(ctx, cliJS, gateway.StreamOptions{}); err != nil {
+	if _, err := streams.Apply(ctx, cliJS, streams.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob("../streams/consumers/*.json")

@@ -18,7 +18,8 @@ type Metrics struct {
 	batches  *prometheus.HistogramVec
 }
 
-// NewMetrics registers the consumer metrics with reg.
+// NewMetrics registers the consumer metrics with reg, or returns those already registered
+// there: every consumer of a process counts into the same metrics.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -36,10 +37,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}, []string{"consumer"}),
 	}
-	for _, c := range []prometheus.Collector{m.outcomes, m.lag, m.batches} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	var err error
+	if m.outcomes, err = register(reg, m.outcomes); err != nil {
+		return nil, err
+	}
+	if m.lag, err = register(reg, m.lag); err != nil {
+		return nil, err
+	}
+	if m.batches, err = register(reg, m.batches); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -80,4 +86,17 @@ func (m *Metrics) Middleware(consumer string) Middleware {
 			return errs
 		}
 	}
+}
+
+// register registers c with reg and returns it, or the collector of the same description
+// registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
 }

@@ -1,42 +1,32 @@
 // Package consumerd is the process around a fieldstream consumer service: the flags every
-// service shares, the NATS connection, a ServiceTrade client whose OAuth2 token is shared
-// through JetStream KV, the consumer pipeline, /metrics and /healthz, and a draining
-// shutdown. A service's main declares its own flags, then calls Main with a function that
-// builds its handler.
+// service shares, a ServiceTrade client whose OAuth2 token is shared through JetStream KV,
+// the consumer pipeline, /metrics and /healthz, on the process skeleton of pkg/daemon. A
+// service's main declares its own flags, then calls Main with a function that describes the
+// service.
 package consumerd
 
 import (
 	"context"
 	"flag"
-	"fmt"
-	"io"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
-	"github.com/fieldstream/fieldstream/pkg/envflag"
-	"github.com/fieldstream/fieldstream/pkg/natsconn"
+	"github.com/fieldstream/fieldstream/pkg/daemon"
 	"github.com/fieldstream/fieldstream/pkg/servicetrade"
 )
 
-// Flags are the settings every consumer service has.
+// Flags are the settings every consumer service has besides daemon's.
 type Flags struct {
-	NATS         natsconn.Options
 	MetricsAddr  string
-	LogLevel     string
 	Consumer     consumer.Config
 	ServiceTrade servicetrade.Config
 }
 
 // Register binds f to fs; metricsAddr is the service's default /metrics address.
 func (f *Flags) Register(fs *flag.FlagSet, metricsAddr string) {
-	f.NATS.RegisterFlags(fs, "nats://127.0.0.1:4222")
 	fs.StringVar(&f.MetricsAddr, "metrics-addr", metricsAddr, "address of /metrics and /healthz")
-	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.Consumer.RegisterFlags(fs)
 	f.ServiceTrade.RegisterFlags(fs, "http://127.0.0.1:9101/api")
 }
@@ -60,56 +50,47 @@ type Service struct {
 	Build func(ctx context.Context, d Deps) (consumer.BatchHandler, error)
 }
 
-// Main parses args (flags, then FS_* environment variables; the -nats-* flags also read the
-// nats CLI's variables, natsconn.EnvFallbacks)
-// into f and fs, then runs the service that service returns until SIGINT or SIGTERM. f
-// must already be registered on fs, with the service's own flags beside it; service is
-// called once they are parsed, so the settings it captures are the ones given.
-func Main(ctx context.Context, service func() Service, fs *flag.FlagSet, f *Flags, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv); err != nil {
-		return err
-	}
-	s := service()
-	level, err := zerolog.ParseLevel(f.LogLevel)
-	if err != nil {
-		return fmt.Errorf("-log-level: %w", err)
-	}
-	log := zerolog.New(stderr).Level(level).With().Timestamp().Str("service", s.Name).Logger()
-	nc, err := natsconn.Connect(f.NATS, "fieldstream-"+s.Name, log)
+// Main runs the service that service returns as a daemon (see daemon.Main): fs holds the
+// service's own flags and f, registered; service is called once they are parsed, so the
+// settings it captures are the ones given. The process serves /metrics and /healthz on
+// f.MetricsAddr and consumes until SIGINT or SIGTERM, then drains.
+func Main(fs *flag.FlagSet, f *Flags, service func() Service) {
+	daemon.Main(daemon.Program{Name: fs.Name(), Flags: fs, Wire: func(setup context.Context, p *daemon.Process) error {
+		return Start(setup, p, service(), f.Consumer, f.ServiceTrade, f.MetricsAddr)
+	}})
+}
+
+// Start builds service s on p and adds it as an actor, with /metrics and /healthz served on
+// metricsAddr unless it is empty (a process serving its metrics elsewhere).
+func Start(setup context.Context, p *daemon.Process, s Service, cc consumer.Config, st servicetrade.Config, metricsAddr string) error {
+	m, err := consumer.NewMetrics(p.Metrics)
 	if err != nil {
 		return err
 	}
-	defer nc.Drain()
-	js, err := jetstream.New(nc)
+	pl, err := Pipeline(setup, p.JetStream, s, cc, st, consumer.PipelineOptions{Metrics: m}, p.Log.With().Str("consumer", s.Name).Logger())
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := consumer.NewMetrics(reg)
-	if err != nil {
-		return err
+	if metricsAddr != "" {
+		addr, err := p.ServeOps(metricsAddr)
+		if err != nil {
+			return err
+		}
+		p.Log.Info().Str("consumer", s.Name).Str("metrics", "http://"+addr.String()+"/metrics").Msg("consuming")
 	}
-	p, err := Pipeline(ctx, js, s, f.Consumer, f.ServiceTrade, consumer.PipelineOptions{Metrics: m}, log)
-	if err != nil {
-		return err
-	}
-	return consumer.Serve(ctx, p, f.MetricsAddr, reg, log)
+	p.Go(pl.Run)
+	return nil
 }
 
 // Pipeline builds service s on js: its ServiceTrade client (token shared in KV), its
-// handler and its consumer pipeline. The all-in-one binary uses it to run every service in
-// one process, and tests to run them against the simulators.
+// handler and its consumer pipeline. ctx bounds the set-up only.
 func Pipeline(ctx context.Context, js jetstream.JetStream, s Service, cc consumer.Config, st servicetrade.Config, opts consumer.PipelineOptions, log zerolog.Logger) (*consumer.Pipeline, error) {
-	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	st.Logger = log
-	client, err := servicetrade.NewShared(setup, js, st)
+	client, err := servicetrade.NewShared(ctx, js, st)
 	if err != nil {
 		return nil, err
 	}
-	h, err := s.Build(setup, Deps{JetStream: js, ServiceTrade: client, Logger: log})
+	h, err := s.Build(ctx, Deps{JetStream: js, ServiceTrade: client, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -117,5 +98,5 @@ func Pipeline(ctx context.Context, js jetstream.JetStream, s Service, cc consume
 	if cc.Description == "" {
 		cc.Description = s.Description
 	}
-	return consumer.NewPipeline(setup, js, cc, h, opts)
+	return consumer.NewPipeline(ctx, js, cc, h, opts)
 }

@@ -10,31 +10,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/oauth2"
 
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // TokenBucket is the JetStream KV bucket of OAuth2 tokens. Each key holds one client's
 // current token as JSON: access_token, token_type, refresh_token, expiry (RFC 3339) and
 // expires_in (its lifetime in seconds). The values are bearer credentials: limit who may
 // read the bucket.
-const TokenBucket = "fieldstream_oauth_tokens"
+const TokenBucket = streams.TokensBucket
 
-// TokenBucketConfig is the TokenBucket's configuration: file storage, one replica, no
-// history. fsctl setup creates it with more replicas on a cluster.
-func TokenBucketConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      TokenBucket,
-		Description: "fieldstream OAuth2 tokens of outside APIs (key: client), shared by replicas",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-	}
-}
-
-// OpenTokenBucket returns the TokenBucket, creating it with TokenBucketConfig if it does
-// not exist. An existing bucket is used as it is, so an operator may create it with more
+// OpenTokenBucket returns the TokenBucket, creating it from its definition in streams if it
+// does not exist. An existing bucket is used as it is, so an operator may create it with more
 // replicas beforehand.
 func OpenTokenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := streamdef.OpenKeyValue(ctx, js, TokenBucketConfig())
+	kv, err := streams.OpenBucket(ctx, js, TokenBucket)
 	if err != nil {
 		return nil, fmt.Errorf("servicetrade: token bucket: %w", err)
 	}

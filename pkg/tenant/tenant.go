@@ -14,12 +14,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // Bucket is the KV bucket of tenants: key = tenant name, value = Config as JSON.
-const Bucket = "fieldstream_tenants"
+const Bucket = streams.TenantsBucket
 
 // Config is a tenant's record as stored in the bucket.
 type Config struct {
@@ -72,27 +72,12 @@ func Parse(name string, value []byte) (Tenant, error) {
 	return t, nil
 }
 
-// BucketConfig is the tenants bucket's configuration (one replica; fsctl setup creates it
-// with more on a cluster).
-func BucketConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      Bucket,
-		Description: "fieldstream tenants and their webhook credentials (key: tenant name)",
-		History:     5,
-		Storage:     jetstream.FileStorage,
-	}
-}
-
-// OpenBucket returns the tenants bucket, creating it with BucketConfig if it does not
-// exist. An existing bucket is used as it is: binding it needs only read access to the
+// OpenBucket returns the tenants bucket, creating it from its definition in streams if it
+// does not exist. An existing bucket is used as it is: binding it needs only read access to the
 // bucket's stream info, so a gateway whose NATS user may not create or change it still
 // starts (see deploy/), and an operator may create it beforehand with more replicas.
 func OpenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := streamdef.OpenKeyValue(ctx, js, BucketConfig())
-	if err != nil {
-		return nil, fmt.Errorf("tenants bucket: %w", err)
-	}
-	return kv, nil
+	return streams.OpenBucket(ctx, js, Bucket)
 }
 
 // Put validates cfg and stores it as tenant name.
@@ -115,11 +100,14 @@ type Directory struct {
 	watcher jetstream.KeyWatcher
 }
 
-// Watch loads every tenant from kv and keeps following the bucket until ctx ends or Stop is
-// called. It returns once the initial load is complete. A record that does not parse is
-// logged (without its secrets) and leaves that tenant unserved until it is fixed.
+// Watch loads every tenant from kv, returns once the initial load is complete, and keeps
+// following the bucket until Stop is called. ctx bounds the initial load only: a
+// directory that stopped following when a set-up deadline passed would answer 404 to
+// every tenant added later, and ServiceTrade drops what is answered 404. A record that does
+// not parse is logged (without its secrets) and leaves that tenant unserved until it is
+// fixed.
 func Watch(ctx context.Context, kv jetstream.KeyValue, log zerolog.Logger) (*Directory, error) {
-	w, err := kv.WatchAll(ctx)
+	w, err := kv.WatchAll(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("watch tenants: %w", err)
 	}

@@ -84,3 +84,28 @@ func TestDirectoryFollowsBucket(t *testing.T) {
 	}
 	natstest.Eventually(t, 5*time.Second, "deleted tenant gone", func() bool { _, ok := dir.Lookup("beta"); return !ok })
 }
+
+// TestDirectoryOutlivesItsSetupDeadline: the context given to Watch bounds the initial load
+// only. A directory that stopped following the bucket when its set-up deadline passed
+// answered 404 to every tenant added later (the all-in-one binary did, 30 s after start).
+func TestDirectoryOutlivesItsSetupDeadline(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.RunServer(t))
+	kv, err := tenant.OpenBucket(t.Context(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	dir, err := tenant.Watch(setup, kv, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Stop()
+	cancel() // the set-up is over
+	if err := tenant.Put(t.Context(), kv, "late", tenant.Config{ServiceTradeToken: "tok"}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "tenant added after set-up is served", func() bool {
+		_, ok := dir.Lookup("late")
+		return ok
+	})
+}

@@ -11,10 +11,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // Tenants finds a tenant by name; *tenant.Directory implements it.
@@ -28,8 +30,12 @@ type Config struct {
 	JetStream jetstream.JetStream
 	Tenants   Tenants
 
-	// Streams must exist for /readyz to answer ready. Default: EVENTS.
+	// Streams must exist for /readyz to answer ready. Default: streams.Events.
 	Streams []string
+	// Metrics is the registry the gateway's metrics join and /metrics serves (default: a
+	// registry of its own, with Go and process collectors), so that a process running more
+	// than the gateway serves all its metrics in one place.
+	Metrics *prometheus.Registry
 	// MaxBodyBytes is the largest request body accepted (default 1 MiB); a larger one is
 	// answered 413 before more than this is read, chunked bodies included.
 	MaxBodyBytes int64
@@ -64,8 +70,9 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if len(c.Streams) == 0 {
-		c.Streams = []string{"EVENTS"}
+		c.Streams = []string{streams.Events}
 	}
+
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
@@ -120,12 +127,12 @@ const (
 // Gateway serves the webhook endpoints, health, readiness and metrics. It is an
 // http.Handler, safe for concurrent use.
 type Gateway struct {
-	cfg      Config
-	mux      *http.ServeMux
-	pub      *publisher
-	limits   *rateLimits
-	metrics  *metrics
-	registry *prometheus.Registry
+	cfg     Config
+	mux     *http.ServeMux
+	pub     *publisher
+	limits  *rateLimits
+	metrics *metrics
+	closers []func() error // of what Open started
 }
 
 // New returns a Gateway for cfg, or the error of cfg.Validate.
@@ -134,15 +141,20 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	m := newMetrics(reg)
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+		cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
 	g := &Gateway{
-		cfg:      cfg,
-		mux:      http.NewServeMux(),
-		pub:      newPublisher(cfg, m),
-		limits:   newRateLimits(cfg.RatePerSecond, cfg.Burst),
-		metrics:  m,
-		registry: reg,
+		cfg:     cfg,
+		mux:     http.NewServeMux(),
+		pub:     newPublisher(cfg, m),
+		limits:  newRateLimits(cfg.RatePerSecond, cfg.Burst),
+		metrics: m,
 	}
 	g.mux.HandleFunc("POST /hooks/{tenant}/servicetrade/{token}", g.serveServiceTrade)
 	g.mux.HandleFunc("POST /hooks/{tenant}/standard", g.serveStandard)
@@ -155,9 +167,6 @@ func New(cfg Config) (*Gateway, error) {
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
-
-// Registry is the Prometheus registry /metrics serves; callers may add their collectors.
-func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 
 // NewHTTPServer returns an http.Server for h on addr with the default HTTPLimits, which
 // keep slow or stalled clients from holding it: headers within 2 s, the whole request within

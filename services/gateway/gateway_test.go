@@ -24,6 +24,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
 	"github.com/fieldstream/fieldstream/services/gateway"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 const (
@@ -54,7 +55,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.srv = natstest.RunServer(t)
 	_, e.js = natstest.Connect(t, e.srv)
 	ctx := context.Background()
-	if err := gateway.ApplyStreams(ctx, e.js, gateway.StreamOptions{}); err != nil {
+	if _, err := streams.Apply(ctx, e.js, streams.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	kv, err := tenant.OpenBucket(ctx, e.js)

@@ -114,12 +114,12 @@ func (g *Gateway) ingestServiceTrade(ctx context.Context, t *tenant.Tenant, r *h
 	if err := g.takeRate(t, len(d.Items), received, errThrottled); err != nil {
 		return accepted{}, err
 	}
-	msgs := make([]outgoing, 0, len(d.Items))
+	msgs := make([]event.Message, 0, len(d.Items))
 	for _, it := range d.Items {
 		ce := event.New(event.SourceServiceTrade, t.Name, it.Entity, strconv.FormatInt(it.EntityID, 10), it.Action,
 			it.DedupID(t.Name), it.Time, received, it.Raw)
 		ce.DeliveryID = d.MessageID
-		m, err := newOutgoing(ce)
+		m, err := newMessage(&ce)
 		if err != nil {
 			return accepted{}, err
 		}
@@ -155,11 +155,11 @@ func (g *Gateway) ingestStandard(ctx context.Context, t *tenant.Tenant, r *http.
 	ce := event.New(event.SourceStandard, t.Name, ev.Entity, ev.EntityID, ev.Action,
 		webhook.StandardDedupID(t.Name, h.ID), at, received, ev.Data)
 	ce.DeliveryID = h.ID
-	m, err := newOutgoing(ce)
+	m, err := newMessage(&ce)
 	if err != nil {
 		return accepted{}, err
 	}
-	return g.publish(ctx, t, event.SourceStandard, []outgoing{m})
+	return g.publish(ctx, t, event.SourceStandard, []event.Message{m})
 }
 
 // takeRate takes n events from t's rate limit, or returns over (errRateLimited or
@@ -171,7 +171,7 @@ func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time, over error) e
 	return nil
 }
 
-func (g *Gateway) publish(ctx context.Context, t *tenant.Tenant, source string, msgs []outgoing) (accepted, error) {
+func (g *Gateway) publish(ctx context.Context, t *tenant.Tenant, source string, msgs []event.Message) (accepted, error) {
 	res, err := g.pub.publish(ctx, t.Name, source, msgs)
 	if err != nil {
 		return accepted{}, failure.Transient(err, g.cfg.RetryAfter)

@@ -1,11 +1,11 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -18,7 +18,7 @@ type metrics struct {
 	fallbacks  *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldstream_gateway_requests_total",
@@ -47,9 +47,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "Requests published event by event instead of in a group commit, by reason: seen (an event published lately, likely a repeat) or the JetStream error code that refused their batch.",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("gateway metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 func (m *metrics) request(tenant, source, outcome string) {
@@ -69,5 +72,5 @@ func (m *metrics) batch(events int) { m.batches.Observe(float64(events)) }
 func (m *metrics) fallback(reason string) { m.fallbacks.WithLabelValues(reason).Inc() }
 
 func (g *Gateway) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(g.cfg.Metrics, promhttp.HandlerOpts{})
 }

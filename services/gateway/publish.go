@@ -16,36 +16,21 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/event"
 )
 
-// outgoing is one event ready to publish.
-type outgoing struct {
-	subject string
-	dedupID string
-	data    []byte
-}
-
-// newOutgoing builds the message for ce: subject, dedup id and CloudEvent JSON.
-func newOutgoing(ce event.CloudEvent) (outgoing, error) {
-	subj, err := event.Subject(ce.Tenant, ce.Entity, ce.EntityID, ce.Action)
+// newMessage builds the message of ce; an event that cannot make a subject is not
+// deliverable.
+func newMessage(ce *event.CloudEvent) (event.Message, error) {
+	m, err := event.NewMessage(ce, "")
 	if err != nil {
-		return outgoing{}, fmt.Errorf("%w: %v", errNotDeliverable, err)
+		return m, fmt.Errorf("%w: %v", errNotDeliverable, err)
 	}
-	data := ce.AppendJSON(make([]byte, 0, len(ce.Data)+512))
-	return outgoing{subject: subj, dedupID: ce.ID, data: data}, nil
+	return m, nil
 }
 
-func (m outgoing) msg() *nats.Msg {
-	return &nats.Msg{
-		Subject: m.subject,
-		Data:    m.data,
-		Header:  nats.Header{jetstream.MsgIDHeader: []string{m.dedupID}, "Content-Type": []string{event.ContentType}},
-	}
-}
-
-// size is the message's size as NATS counts it against max_payload, headers included,
-// plus room for the batch headers group commit adds.
-func (m outgoing) size() int {
-	const headerRoom = 256 // NATS/1.0 line, Content-Type, Nats-Batch-Id/-Sequence/-Commit
-	return len(m.data) + len(jetstream.MsgIDHeader) + len(m.dedupID) + len(event.ContentType) + headerRoom
+// batchSize is the message's size as NATS counts it against max_payload plus room for
+// the headers group commit adds (Nats-Batch-Id, -Sequence, -Commit).
+func batchSize(m event.Message) int {
+	const batchHeaders = 192
+	return m.Size() + batchHeaders
 }
 
 // publishResult counts what JetStream did with a request's events.
@@ -93,7 +78,7 @@ func newPublisher(cfg Config, m *metrics) *publisher {
 // commitRequest is one request's events waiting for a batch.
 type commitRequest struct {
 	ctx   context.Context
-	msgs  []outgoing
+	msgs  []event.Message
 	bytes int               // the msgs' sizes summed
 	done  chan commitResult // buffered: the committer never blocks on a request that left
 }
@@ -111,14 +96,14 @@ type commitResult struct {
 // errEventTooLarge. Otherwise it returns an error matching errNotPersisted unless every message
 // was acknowledged before ctx ended; the messages that were stored stay stored and the
 // sender's retry, with the same ids, is deduplicated by JetStream.
-func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []outgoing) (publishResult, error) {
+func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []event.Message) (publishResult, error) {
 	if !p.js.Conn().IsConnected() {
 		return publishResult{}, notPersisted(errors.New("not connected to NATS"))
 	}
 	// A message over the server's limit would be refused on every retry; say so now.
 	limit := p.js.Conn().MaxPayload()
 	for _, m := range msgs {
-		if size := int64(m.size()); size > limit {
+		if size := int64(batchSize(m)); size > limit {
 			return publishResult{}, fmt.Errorf("%w: an event of %d bytes, NATS takes at most %d", errEventTooLarge, size, limit)
 		}
 	}
@@ -131,7 +116,7 @@ func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []o
 	return res, nil
 }
 
-func (p *publisher) persist(ctx context.Context, msgs []outgoing) (publishResult, error) {
+func (p *publisher) persist(ctx context.Context, msgs []event.Message) (publishResult, error) {
 	if len(msgs) == 0 {
 		return publishResult{}, nil // a delivery without items: nothing to store
 	}
@@ -144,7 +129,7 @@ func (p *publisher) persist(ctx context.Context, msgs []outgoing) (publishResult
 	}
 	req := &commitRequest{ctx: ctx, msgs: msgs, done: make(chan commitResult, 1)}
 	for _, m := range msgs {
-		req.bytes += m.size()
+		req.bytes += batchSize(m)
 	}
 	p.enqueue(req)
 	select {
@@ -219,7 +204,7 @@ func (p *publisher) commit(batch []*commitRequest) {
 		}
 		live = append(live, r)
 		for _, m := range r.msgs {
-			msgs = append(msgs, m.msg())
+			msgs = append(msgs, m.NATS())
 		}
 		// The batch may take as long as its most patient request.
 		d, ok := r.ctx.Deadline()
@@ -277,11 +262,11 @@ const jsErrCodeBatchHasDuplicate = 10201
 
 // publishEach sends every message asynchronously and waits for all acknowledgements
 // until ctx ends.
-func (p *publisher) publishEach(ctx context.Context, msgs []outgoing) (publishResult, error) {
+func (p *publisher) publishEach(ctx context.Context, msgs []event.Message) (publishResult, error) {
 	var res publishResult
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
-		f, err := p.js.PublishMsgAsync(m.msg(), jetstream.WithStallWait(remaining(ctx)))
+		f, err := p.js.PublishMsgAsync(m.NATS(), jetstream.WithStallWait(remaining(ctx)))
 		if err != nil {
 			return res, notPersisted(err)
 		}

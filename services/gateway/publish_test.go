@@ -14,7 +14,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // heldPublisher returns a publisher on a fresh EVENTS stream whose committers are all
@@ -24,7 +26,7 @@ func heldPublisher(t *testing.T, maxEvents int, adjust func(*jetstream.StreamCon
 	t.Helper()
 	_, js := natstest.Connect(t, natstest.RunServer(t))
 	ctx := context.Background()
-	if err := ApplyStreams(ctx, js, StreamOptions{}); err != nil {
+	if _, err := streams.Apply(ctx, js, streams.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := js.Stream(ctx, "EVENTS")
@@ -38,17 +40,20 @@ func heldPublisher(t *testing.T, maxEvents int, adjust func(*jetstream.StreamCon
 			t.Fatal(err)
 		}
 	}
-	p := newPublisher(Config{JetStream: js, Logger: zerolog.Nop(), CommitMaxEvents: maxEvents, CommitConcurrency: 1},
-		newMetrics(prometheus.NewRegistry()))
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(Config{JetStream: js, Logger: zerolog.Nop(), CommitMaxEvents: maxEvents, CommitConcurrency: 1}, m)
 	p.active = p.concurrency
 	return p, st
 }
 
-func events(prefix string, n int) []outgoing {
-	msgs := make([]outgoing, n)
+func events(prefix string, n int) []event.Message {
+	msgs := make([]event.Message, n)
 	for i := range msgs {
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		msgs[i] = outgoing{subject: "events.demo.job." + id + ".updated", dedupID: id, data: []byte(`{"id":"` + id + `"}`)}
+		msgs[i] = event.Message{Subject: "events.demo.job." + id + ".updated", ID: id, Data: []byte(`{"id":"` + id + `"}`)}
 	}
 	return msgs
 }
@@ -61,7 +66,7 @@ type outcome struct {
 // start makes each request in turn, as concurrent publishes would, and returns their
 // answers: each is either queued for the held committer or, published on its own,
 // answered before the next one starts.
-func start(t *testing.T, p *publisher, reqs ...[]outgoing) []chan outcome {
+func start(t *testing.T, p *publisher, reqs ...[]event.Message) []chan outcome {
 	t.Helper()
 	answers := make([]chan outcome, len(reqs))
 	var answered atomic.Int32
@@ -84,14 +89,14 @@ func start(t *testing.T, p *publisher, reqs ...[]outgoing) []chan outcome {
 }
 
 func TestGroupCommit(t *testing.T) {
-	big := outgoing{subject: "events.demo.job.big.updated", dedupID: "big", data: bytes.Repeat([]byte("x"), 4096)}
+	big := event.Message{Subject: "events.demo.job.big.updated", ID: "big", Data: bytes.Repeat([]byte("x"), 4096)}
 	noAtomic := func(c *jetstream.StreamConfig) { c.AllowAtomicPublish = false }
 	tests := []struct {
 		name         string
 		adjust       func(*jetstream.StreamConfig) // EVENTS' configuration
 		maxEvents    int
 		stored       []string // dedup ids in EVENTS before the requests
-		requests     [][]outgoing
+		requests     [][]event.Message
 		beforeCommit func(t *testing.T, js jetstream.JetStream)
 		want         []publishResult // per request; with anySplit only their sum counts
 		wantErr      []error         // per request, when some fail
@@ -101,14 +106,14 @@ func TestGroupCommit(t *testing.T) {
 	}{{
 		name:       "concurrent requests commit as one batch",
 		maxEvents:  500,
-		requests:   [][]outgoing{events("a", 1), events("b", 3), events("c", 2)},
+		requests:   [][]event.Message{events("a", 1), events("b", 3), events("c", 2)},
 		want:       []publishResult{{Stored: 1}, {Stored: 3}, {Stored: 2}},
 		wantStored: 6,
 		wantBatch:  []int{6},
 	}, {
 		name:       "a batch is cut before a request that does not fit",
 		maxEvents:  4,
-		requests:   [][]outgoing{events("a", 2), events("b", 2), events("c", 3)},
+		requests:   [][]event.Message{events("a", 2), events("b", 2), events("c", 3)},
 		want:       []publishResult{{Stored: 2}, {Stored: 2}, {Stored: 3}},
 		wantStored: 7,
 		wantBatch:  []int{4, 3},
@@ -116,14 +121,14 @@ func TestGroupCommit(t *testing.T) {
 		name:       "a batch holding an event stored before is published event by event",
 		maxEvents:  500,
 		stored:     []string{"b-1"},
-		requests:   [][]outgoing{events("a", 2), events("b", 2)},
+		requests:   [][]event.Message{events("a", 2), events("b", 2)},
 		want:       []publishResult{{Stored: 2}, {Stored: 1, Duplicates: 1}},
 		wantStored: 3,
 		wantBatch:  []int{4},
 	}, {
 		name:       "a repeated event keeps its request out of the batch",
 		maxEvents:  500,
-		requests:   [][]outgoing{events("a", 1), events("b", 1), append(events("a", 1), events("c", 1)...)},
+		requests:   [][]event.Message{events("a", 1), events("b", 1), append(events("a", 1), events("c", 1)...)},
 		want:       []publishResult{{Stored: 1}, {Stored: 1}, {Stored: 1, Duplicates: 1}},
 		anySplit:   true, // the lone repeat may store a-0 before the batch does
 		wantStored: 3,
@@ -132,7 +137,7 @@ func TestGroupCommit(t *testing.T) {
 		name:       "a stream without atomic publish still gets every event",
 		adjust:     noAtomic,
 		maxEvents:  500,
-		requests:   [][]outgoing{events("a", 2), events("b", 1)},
+		requests:   [][]event.Message{events("a", 2), events("b", 1)},
 		want:       []publishResult{{Stored: 2}, {Stored: 1}},
 		wantStored: 3,
 		wantBatch:  []int{3},
@@ -140,7 +145,7 @@ func TestGroupCommit(t *testing.T) {
 		name:       "an event over the stream's size limit fails its request alone",
 		adjust:     func(c *jetstream.StreamConfig) { c.MaxMsgSize = 2048 },
 		maxEvents:  500,
-		requests:   [][]outgoing{events("a", 1), {big}, events("c", 1)},
+		requests:   [][]event.Message{events("a", 1), {big}, events("c", 1)},
 		want:       []publishResult{{Stored: 1}, {}, {Stored: 1}},
 		wantErr:    []error{nil, errEventTooLarge, nil},
 		wantStored: 2,
@@ -148,7 +153,7 @@ func TestGroupCommit(t *testing.T) {
 	}, {
 		name:      "a batch nobody answers is not persisted",
 		maxEvents: 500,
-		requests:  [][]outgoing{events("a", 1), events("b", 2)},
+		requests:  [][]event.Message{events("a", 1), events("b", 2)},
 		beforeCommit: func(t *testing.T, js jetstream.JetStream) {
 			if err := js.DeleteStream(context.Background(), "EVENTS"); err != nil {
 				t.Fatal(err)
@@ -163,7 +168,7 @@ func TestGroupCommit(t *testing.T) {
 			p, st := heldPublisher(t, tt.maxEvents, tt.adjust)
 			ctx := context.Background()
 			for _, id := range tt.stored {
-				if _, err := p.js.PublishMsg(ctx, outgoing{subject: "events.demo.job.x.updated", dedupID: id, data: []byte("{}")}.msg()); err != nil {
+				if _, err := p.js.PublishMsg(ctx, event.Message{Subject: "events.demo.job.x.updated", ID: id, Data: []byte("{}")}.NATS()); err != nil {
 					t.Fatal(err)
 				}
 			}

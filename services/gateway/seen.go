@@ -3,6 +3,8 @@ package gateway
 import (
 	"hash/maphash"
 	"sync"
+
+	"github.com/fieldstream/fieldstream/pkg/event"
 )
 
 // seenIDs remembers the dedup ids of recently published events, as 64-bit hashes, in two
@@ -23,11 +25,11 @@ func newSeenIDs(perGeneration int) *seenIDs {
 }
 
 // addAll records msgs' ids and reports whether any of them was recorded before.
-func (s *seenIDs) addAll(msgs []outgoing) (anySeen bool) {
+func (s *seenIDs) addAll(msgs []event.Message) (anySeen bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range msgs {
-		h := maphash.String(s.seed, m.dedupID)
+		h := maphash.String(s.seed, m.ID)
 		if _, ok := s.current[h]; ok {
 			anySeen = true
 			continue

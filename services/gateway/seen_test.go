@@ -1,13 +1,17 @@
 package gateway
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/fieldstream/fieldstream/pkg/event"
+)
 
 func TestSeenIDsForgetTheOldestGeneration(t *testing.T) {
 	s := newSeenIDs(2)
-	ids := func(names ...string) []outgoing {
-		out := make([]outgoing, len(names))
+	ids := func(names ...string) []event.Message {
+		out := make([]event.Message, len(names))
 		for i, n := range names {
-			out[i] = outgoing{dedupID: n}
+			out[i] = event.Message{ID: n}
 		}
 		return out
 	}

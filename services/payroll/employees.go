@@ -3,28 +3,26 @@ package payroll
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // EmployeesBucket maps ServiceTrade user ids (keys) to payroll employee codes (values).
-const EmployeesBucket = "fieldstream_payroll_employees"
+const EmployeesBucket = streams.EmployeesBucket
 
 // KVEmployees is the employee mapping in a JetStream KV bucket; operators maintain it with
 // `nats kv put fieldstream_payroll_employees <userId> <eecode>`.
 type KVEmployees struct{ kv jetstream.KeyValue }
 
-// OpenEmployees opens (creating if needed) the employee mapping.
+// OpenEmployees opens the employee mapping, creating its bucket from its definition in
+// streams if it does not exist (an existing one is used as it is).
 func OpenEmployees(ctx context.Context, js jetstream.JetStream) (*KVEmployees, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      EmployeesBucket,
-		Description: "payroll: ServiceTrade user id → payroll employee code (eecode)",
-		Storage:     jetstream.FileStorage,
-	})
+	kv, err := streams.OpenBucket(ctx, js, EmployeesBucket)
 	if err != nil {
-		return nil, fmt.Errorf("employees bucket: %w", err)
+		return nil, err
 	}
 	return &KVEmployees{kv: kv}, nil
 }

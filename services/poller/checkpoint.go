@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // CheckpointBucket is the JetStream KV bucket of the poller's checkpoints. Key
@@ -18,22 +18,17 @@ import (
 // completed walk of that kind read and had acknowledged. An operator may set one by hand
 // (nats kv put fieldstream_poller acme.job 1767100000) or delete it to start over from the
 // initial lookback.
-const CheckpointBucket = "fieldstream_poller"
+const CheckpointBucket = streams.CheckpointsBucket
 
 func checkpointKey(tenant, kind string) string { return tenant + "." + kind }
 
 type checkpoints struct{ kv jetstream.KeyValue }
 
-// openCheckpoints returns the bucket, creating it (file storage, one replica, the last 10
-// values of each key for the record) if it does not exist. An existing bucket is used as
+// openCheckpoints returns the bucket, creating it from its definition in streams (the last
+// 10 values of each key for the record) if it does not exist. An existing bucket is used as
 // it is, so an operator may create it with more replicas beforehand.
 func openCheckpoints(ctx context.Context, js jetstream.JetStream) (*checkpoints, error) {
-	kv, err := streamdef.OpenKeyValue(ctx, js, jetstream.KeyValueConfig{
-		Bucket:      CheckpointBucket,
-		Description: "fieldstream poller checkpoints: key <tenant>.<kind>, value Unix seconds of the newest update published",
-		History:     10,
-		Storage:     jetstream.FileStorage,
-	})
+	kv, err := streams.OpenBucket(ctx, js, CheckpointBucket)
 	if err != nil {
 		return nil, fmt.Errorf("poller: checkpoint bucket %s: %w", CheckpointBucket, err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/event"
 )
 
@@ -58,7 +57,7 @@ func TestNewMessage(t *testing.T) {
 				t.Fatal(err)
 			}
 			if m.Subject != tt.wantSubject || m.Header.Get(jetstream.MsgIDHeader) != tt.wantID ||
-				m.Header.Get(consumer.HeaderOrigin) != consumer.OriginPoll || m.Header.Get("Content-Type") != event.ContentType {
+				m.Header.Get(event.HeaderOrigin) != event.OriginPoll || m.Header.Get("Content-Type") != event.ContentType {
 				t.Fatalf("subject %s, headers %v", m.Subject, m.Header)
 			}
 			var ce event.CloudEvent

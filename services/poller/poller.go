@@ -20,6 +20,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"slices"
@@ -29,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // Defaults of Config.
@@ -40,9 +42,6 @@ const (
 	DefaultRetryMax        = 30 * time.Second
 	DefaultRetryBudget     = 10 * time.Minute
 )
-
-// EventsStream is the stream the poller publishes to; New fails when it does not exist.
-const EventsStream = "EVENTS"
 
 // Config configures New. JetStream, Tenant and Source are required; every zero field takes
 // the default in its comment.
@@ -142,6 +141,17 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// RegisterFlags binds c's settings to fs, their defaults those of a zero Config (the
+// JetStream, Source, Kinds and Logger are the caller's).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	d := c.withDefaults()
+	fs.StringVar(&c.Tenant, "tenant", "", "the fieldstream tenant whose ServiceTrade account is polled (required)")
+	fs.DurationVar(&c.Overlap, "overlap", d.Overlap, "each walk starts this long before its checkpoint (ServiceTrade's timestamps are whole seconds)")
+	fs.DurationVar(&c.InitialLookback, "initial-lookback", d.InitialLookback, "a kind with no checkpoint yet is polled from this long ago")
+	fs.IntVar(&c.PageSize, "page-size", d.PageSize, "entities per list request (at most the API's cap)")
+	fs.DurationVar(&c.Retry.Budget, "retry-budget", d.Retry.Budget, "a walk retrying transient errors without progress for this long gives up until the next poll")
+}
+
 func (c Config) withDefaults() Config {
 	if len(c.Kinds) == 0 {
 		c.Kinds = DefaultKinds()
@@ -180,8 +190,8 @@ func New(ctx context.Context, cfg Config) (*Poller, error) {
 		return nil, fmt.Errorf("poller: config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	if _, err := cfg.JetStream.Stream(ctx, EventsStream); err != nil {
-		return nil, fmt.Errorf("poller: stream %s (the gateway creates it at start-up): %w", EventsStream, err)
+	if _, err := cfg.JetStream.Stream(ctx, streams.Events); err != nil {
+		return nil, fmt.Errorf("poller: stream %s (the gateway creates it at start-up): %w", streams.Events, err)
 	}
 	cps, err := openCheckpoints(ctx, cfg.JetStream)
 	if err != nil {
@@ -286,17 +296,28 @@ func (p *Poller) PollOnce(ctx context.Context, since time.Time) (Result, error) 
 // that fails is logged and the next one starts from the checkpoints it left; a poll that
 // overruns the interval is followed at once by the next.
 func (p *Poller) Run(ctx context.Context, interval time.Duration) error {
+	return p.RunFrom(ctx, time.Time{}, interval)
+}
+
+// RunFrom is Run whose first poll re-reads from since instead of from the checkpoints
+// (zero: from the checkpoints), to catch up after an outage.
+func (p *Poller) RunFrom(ctx context.Context, since time.Time, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("poller: interval %s: must be positive", interval)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	trigger := "scheduled"
+	if !since.IsZero() {
+		trigger = "since " + since.UTC().Format(time.RFC3339)
+	}
 	for {
-		res, err := p.PollOnce(ctx, time.Time{})
+		res, err := p.PollOnce(ctx, since)
 		if ctx.Err() != nil {
 			return nil
 		}
-		p.logResult(res, err, "scheduled")
+		p.logResult(res, err, trigger)
+		since, trigger = time.Time{}, "scheduled"
 		select {
 		case <-ctx.Done():
 			return nil

@@ -16,12 +16,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/pkg/servicetrade"
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/services/poller"
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
@@ -50,11 +48,11 @@ func newTestEnv(t *testing.T, ac stsim.AccountConfig) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	nc, js := natstest.Connect(t, natstest.RunServer(t))
-	cfgs, err := streamdef.Load(streams.Files)
+	cfgs, err := streams.Definitions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := streamdef.Apply(ctx, js, cfgs); err != nil {
+	if _, err := streams.ApplyConfigs(ctx, js, cfgs); err != nil {
 		t.Fatal(err)
 	}
 	if ac.Start.IsZero() {
@@ -195,7 +193,7 @@ func checkEvent(t *testing.T, m stored, entity string, v ver) {
 	for _, c := range []struct{ what, got, want string }{
 		{"subject", m.subject, "events." + tenant + "." + entity + "." + id + "." + action},
 		{"Nats-Msg-Id", m.header.Get(jetstream.MsgIDHeader), dedup},
-		{"Fs-Origin", m.header.Get(consumer.HeaderOrigin), consumer.OriginPoll},
+		{"Fs-Origin", m.header.Get(event.HeaderOrigin), event.OriginPoll},
 		{"Content-Type", m.header.Get("Content-Type"), event.ContentType},
 		{"id", m.ce.ID, dedup},
 		{"source", m.ce.Source, "servicetrade-poll/" + tenant},

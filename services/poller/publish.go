@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/event"
 )
 
@@ -44,29 +43,19 @@ func DedupID(tenant, entity string, id, updated int64) string {
 }
 
 // newMessage builds the event about e: subject events.<tenant>.<entity>.<id>.<action>, a
-// CloudEvent whose time is e's update time and whose data is e's JSON, and the headers
-// Nats-Msg-Id, Content-Type and Fs-Origin: poll.
+// CloudEvent whose time is e's update time and whose data is e's JSON, of origin poll.
 func newMessage(tenant, entity string, e polled, received time.Time) (*nats.Msg, error) {
 	action := ActionUpdated
 	if e.created == e.updated {
 		action = ActionCreated
 	}
 	id := strconv.FormatInt(e.id, 10)
-	subj, err := event.Subject(tenant, entity, id, action)
+	ce := event.New(EventSource, tenant, entity, id, action, DedupID(tenant, entity, e.id, e.updated), time.Unix(e.updated, 0), received, e.data)
+	m, err := event.NewMessage(&ce, event.OriginPoll)
 	if err != nil {
 		return nil, err
 	}
-	dedup := DedupID(tenant, entity, e.id, e.updated)
-	ce := event.New(EventSource, tenant, entity, id, action, dedup, time.Unix(e.updated, 0), received, e.data)
-	return &nats.Msg{
-		Subject: subj,
-		Data:    ce.AppendJSON(make([]byte, 0, len(e.data)+512)),
-		Header: nats.Header{
-			jetstream.MsgIDHeader: []string{dedup},
-			"Content-Type":        []string{event.ContentType},
-			consumer.HeaderOrigin: []string{consumer.OriginPoll},
-		},
-	}, nil
+	return m.NATS(), nil
 }
 
 // errPublish: JetStream did not acknowledge an event within the retry budget.

@@ -1,13 +1,12 @@
 // Package simulator runs fieldstream's stand-ins for the outside world together: one
 // simulated ServiceTrade account (its webhooks and its REST API), a downstream asset
-// registry, a work-order system and Paycom-style payroll. `make run` serves a Stack on
-// loopback ports; tests serve one on httptest servers.
+// registry, a work-order system and Paycom-style payroll. Listen serves a Stack: `make run`
+// and the simulator binary on the usual loopback ports, tests on free ones.
 package simulator
 
 import (
 	"fmt"
-	"net/http"
-	"time"
+		"time"
 
 	"github.com/fieldstream/fieldstream/services/simulator/assetsys"
 	"github.com/fieldstream/fieldstream/services/simulator/paycom"
@@ -103,13 +102,3 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	return s, nil
 }
 
-// Handlers are the simulators' HTTP handlers by name: "servicetrade" (its API lives under
-// /api), "assets", "workorders", "paycom". Each has its fault admin under /admin/.
-func (s *Stack) Handlers() map[string]http.Handler {
-	return map[string]http.Handler{
-		"servicetrade": s.API,
-		"assets":       s.Registry,
-		"workorders":   s.WorkOrders,
-		"paycom":       s.Payroll,
-	}
-}

@@ -1,14 +1,13 @@
 // Package harness assembles the whole fieldstream pipeline in one process on a given
 // JetStream — the gateway, the simulated outside world and the three consumer services —
-// for the end-to-end tests and the end-to-end benchmark.
+// with stack.Assemble, as `make run` does, for the end-to-end tests and the end-to-end
+// benchmark.
 package harness
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,121 +15,84 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/consumerd"
+	"github.com/fieldstream/fieldstream/pkg/daemon"
 	"github.com/fieldstream/fieldstream/pkg/servicetrade"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
-	"github.com/fieldstream/fieldstream/services/assets"
-	"github.com/fieldstream/fieldstream/services/assets/assetsys"
+	"github.com/fieldstream/fieldstream/services/fieldstream/stack"
 	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/services/payroll"
-	"github.com/fieldstream/fieldstream/services/payroll/paycom"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
-	"github.com/fieldstream/fieldstream/services/workorders"
-	"github.com/fieldstream/fieldstream/services/workorders/wosystem"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // Tenant is the tenant the harness's gateway serves; its ServiceTrade hook token is "tok".
 const Tenant = "acme"
 
 // Consumers are the names of the consumer services, in start order.
-var Consumers = []string{assets.Name, workorders.Name, payroll.Name}
+var Consumers = stack.Consumers
 
 // Env is a running pipeline. Close stops everything it started.
 type Env struct {
-	JS           jetstream.JetStream
+	JS     jetstream.JetStream
+	Hook   string // the tenant's ServiceTrade hook URL
+	Sender *stsim.Sender
+	// Stack is the simulators, answering at URLs.
 	Stack        *simulator.Stack
-	URLs         map[string]string // simulator base URLs by name
-	Hook         string            // the tenant's ServiceTrade hook URL
-	Sender       *stsim.Sender
+	URLs         simulator.URLs
 	Employees    *payroll.KVEmployees
 	ServiceTrade servicetrade.Config
+	assembled    *stack.Stack
 	closers      []func()
 }
 
-// New starts the gateway and the simulators on loopback and maps every simulated technician
-// to a payroll employee code. Consumers start with StartConsumers. adjust, if given, change
-// the gateway's configuration (its defaults: group commit on, as for a server that fsyncs
-// every ack).
+// New assembles the gateway and the simulators on loopback and maps every simulated
+// technician to a payroll employee code. Consumers start with StartConsumer. adjust, if
+// given, change the gateway's configuration (its defaults: group commit on, as for a
+// server that fsyncs every ack).
 func New(ctx context.Context, js jetstream.JetStream, sc simulator.StackConfig, adjust ...func(*gateway.Config)) (*Env, error) {
-	e := &Env{JS: js, URLs: map[string]string{}}
-	if err := e.start(ctx, sc, adjust); err != nil {
+	if sc.Account.Start.IsZero() {
+		// The account is created with a history that predates fieldstream (never sent as
+		// webhooks); a minute back keeps it apart from what the tests send. See HistoryEnd.
+		sc.Account.Start = time.Now().Add(-time.Minute).Truncate(time.Second)
+	}
+	o := stack.Options{
+		Gateway:    gateway.Settings{HTTPAddr: "127.0.0.1:0", ApplyStreams: true},
+		Tenant:     stack.Tenant{Name: Tenant, Record: tenant.Config{ServiceTradeToken: "tok", RatePerSecond: 1e6, Burst: 1e6}},
+		Simulators: sc,
+		SimAddrs:   simulator.AnyLoopback,
+	}
+	for _, a := range adjust {
+		a(&o.Gateway.Config)
+	}
+	p, err := daemon.New("harness", js.Conn(), zerolog.Nop())
+	if err != nil {
+		return nil, err
+	}
+	s, err := stack.Assemble(ctx, p, o)
+	if err != nil {
+		p.Shutdown()
+		return nil, err
+	}
+	e := &Env{JS: js, Hook: s.HookURL, Stack: s.Sims, URLs: s.SimURLs, Employees: s.Employees, ServiceTrade: s.ServiceTrade, assembled: s}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(runCtx, false) }()
+	e.closers = append(e.closers, func() { stop(); <-done })
+	e.Sender, err = stsim.NewSender(stsim.SenderConfig{URL: e.Hook, RetryDelay: time.Millisecond, Attempts: 10,
+		DuplicateRate: stsim.Never, ReorderRate: stsim.Never}, s.Sims.Account)
+	if err != nil {
 		e.Close()
 		return nil, err
 	}
 	return e, nil
 }
 
-func (e *Env) start(ctx context.Context, sc simulator.StackConfig, adjust []func(*gateway.Config)) error {
-	if err := gateway.ApplyStreams(ctx, e.JS, gateway.StreamOptions{}); err != nil {
-		return err
-	}
-	kv, err := tenant.OpenBucket(ctx, e.JS)
-	if err != nil {
-		return err
-	}
-	if err := tenant.Put(ctx, kv, Tenant, tenant.Config{ServiceTradeToken: "tok", RatePerSecond: 1e6, Burst: 1e6}); err != nil {
-		return err
-	}
-	dir, err := tenant.Watch(ctx, kv, zerolog.Nop())
-	if err != nil {
-		return err
-	}
-	e.closers = append(e.closers, func() { _ = dir.Stop() })
-	gcfg := gateway.Config{JetStream: e.JS, Tenants: dir}
-	for _, a := range adjust {
-		a(&gcfg)
-	}
-	gw, err := gateway.New(gcfg)
-	if err != nil {
-		return err
-	}
-	e.Hook = e.serve(gw) + "/hooks/" + Tenant + "/servicetrade/tok"
-	if sc.Account.Start.IsZero() {
-		// The account is created with a history that predates fieldstream (never sent as
-		// webhooks); a minute back keeps it apart from what the tests send. See HistoryEnd.
-		sc.Account.Start = time.Now().Add(-time.Minute).Truncate(time.Second)
-	}
-	if e.Stack, err = simulator.NewStack(sc); err != nil {
-		return err
-	}
-	for name, h := range e.Stack.Handlers() {
-		e.URLs[name] = e.serve(h)
-	}
-	if e.Employees, err = payroll.OpenEmployees(ctx, e.JS); err != nil {
-		return err
-	}
-	for user, code := range e.Stack.EECodes {
-		if err := e.Employees.Put(ctx, user, code); err != nil {
-			return err
-		}
-	}
-	e.ServiceTrade = servicetrade.Config{BaseURL: e.URLs["servicetrade"] + "/api", ClientID: e.Stack.Config.ClientID, ClientSecret: e.Stack.Config.ClientSecret}
-	e.Sender, err = stsim.NewSender(stsim.SenderConfig{URL: e.Hook, RetryDelay: time.Millisecond, Attempts: 10,
-		DuplicateRate: stsim.Never, ReorderRate: stsim.Never}, e.Stack.Account)
-	return err
-}
-
-func (e *Env) serve(h http.Handler) string {
-	s := httptest.NewServer(h)
-	e.closers = append(e.closers, s.Close)
-	return s.URL
-}
-
 // Service returns the consumer service named name wired to the simulators.
-func (e *Env) Service(name string) (consumerd.Service, error) {
-	switch name {
-	case assets.Name:
-		return assets.Service(assetsys.Config{BaseURL: e.URLs["assets"]}), nil
-	case workorders.Name:
-		return workorders.Service(wosystem.Config{BaseURL: e.URLs["workorders"]}), nil
-	case payroll.Name:
-		return payroll.Service(paycom.Config{BaseURL: e.URLs["paycom"], SID: e.Stack.Config.PaycomSID, Token: e.Stack.Config.PaycomToken}, "UTC"), nil
-	}
-	return consumerd.Service{}, fmt.Errorf("no consumer service %q", name)
-}
+func (e *Env) Service(name string) (consumerd.Service, error) { return e.assembled.Service(name) }
 
-// StartConsumer runs consumer service name until Close; wrap, if set, wraps its handler
-// (the benchmark times applications with it).
+// StartConsumer runs consumer service name, wired to the simulators, until Close; wrap,
+// if set, wraps its handler (the benchmark times applications with it).
 func (e *Env) StartConsumer(ctx context.Context, name string, cc consumer.Config, opts consumer.PipelineOptions, wrap consumer.Middleware) error {
 	s, err := e.Service(name)
 	if err != nil {
@@ -197,7 +159,7 @@ func (e *Env) Pending(ctx context.Context, name string) (uint64, error) {
 // Pending is Env.Pending for consumer name of EVENTS on any JetStream, such as one whose
 // consumers run as processes of their own.
 func Pending(ctx context.Context, js jetstream.JetStream, name string) (uint64, error) {
-	c, err := js.Consumer(ctx, "EVENTS", name)
+	c, err := js.Consumer(ctx, streams.Events, name)
 	if err != nil {
 		return 0, err
 	}
@@ -220,7 +182,7 @@ func (e *Env) Settled(ctx context.Context, names ...string) bool {
 
 // DeadLetters returns every message in DLQ.
 func (e *Env) DeadLetters(ctx context.Context) ([]*jetstream.RawStreamMsg, error) {
-	s, err := e.JS.Stream(ctx, "DLQ")
+	s, err := e.JS.Stream(ctx, streams.DeadLetters)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/services/fsctl/dashboard"
 	"github.com/fieldstream/fieldstream/services/fsctl/ops"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // clock is a settable Options.Now.
@@ -42,7 +43,7 @@ func (c *clock) Add(d time.Duration) {
 func newStreams(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, js := natstest.Connect(t, natstest.RunServer(t))
-	for name, subj := range map[string]string{ops.EventsStream: "events.>", ops.DeadLetterStream: "dlq.>", ops.ReplayStream: "replay.>"} {
+	for name, subj := range map[string]string{streams.Events: "events.>", streams.DeadLetters: "dlq.>", streams.Replay: "replay.>"} {
 		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Storage: jetstream.MemoryStorage, AllowDirect: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +107,7 @@ func TestDashboardStatusJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A replay to workorders nobody consumes yet.
-	if _, err := js.CreateConsumer(ctx, ops.ReplayStream, jetstream.ConsumerConfig{Durable: "workorders", FilterSubjects: []string{"replay.workorders.>"}, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := js.CreateConsumer(ctx, streams.Replay, jetstream.ConsumerConfig{Durable: "workorders", FilterSubjects: []string{"replay.workorders.>"}, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, js, "replay.workorders.events.acme.job.1.updated")

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/services/fsctl/ops"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // Snapshot is what the dashboard shows at one moment: ops.GetStatus — the same data under
@@ -99,17 +100,17 @@ func (d *Dashboard) read(ctx context.Context) (Snapshot, error) {
 	now := d.opts.Now()
 	snap := Snapshot{Time: now, Streams: st.Streams, DeadLetters: st.DeadLetters, Consumers: make([]Consumer, 0, len(st.Consumers))}
 	for _, s := range st.Streams {
-		if s.Name == ops.EventsStream {
+		if s.Name == streams.Events {
 			if rate, span, ok := d.rate.observe(now, s.LastSeq); ok {
 				snap.IngestRate, snap.IngestWindowSeconds = &rate, span.Seconds()
 			}
 		}
 	}
-	streams := map[string]jetstream.Stream{}
+	handles := map[string]jetstream.Stream{}
 	for _, cs := range st.Consumers {
 		c := Consumer{ConsumerStatus: cs}
 		if c.Backlog() > 0 {
-			if c.OldestUnacked, err = d.oldestUnacked(ctx, streams, cs); err != nil {
+			if c.OldestUnacked, err = d.oldestUnacked(ctx, handles, cs); err != nil {
 				return Snapshot{}, err
 			}
 			if !c.OldestUnacked.IsZero() {
@@ -117,7 +118,7 @@ func (d *Dashboard) read(ctx context.Context) (Snapshot, error) {
 			}
 		}
 		snap.Consumers = append(snap.Consumers, c)
-		if c.Stream == ops.ReplayStream && c.Backlog() > 0 {
+		if c.Stream == streams.Replay && c.Backlog() > 0 {
 			snap.Replays = append(snap.Replays, c)
 		}
 	}

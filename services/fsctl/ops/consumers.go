@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldstream/fieldstream/streams"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -46,9 +47,9 @@ func AddConsumer(ctx context.Context, js jetstream.JetStream, name string, subje
 	if err := deliver.apply(&cfg); err != nil {
 		return nil, err
 	}
-	c, err := js.CreateConsumer(ctx, EventsStream, cfg)
+	c, err := js.CreateConsumer(ctx, streams.Events, cfg)
 	if errors.Is(err, jetstream.ErrConsumerExists) {
-		return nil, fmt.Errorf("consumer add: %q exists already on %s", name, EventsStream)
+		return nil, fmt.Errorf("consumer add: %q exists already on %s", name, streams.Events)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer add %s: %w", name, err)
@@ -59,7 +60,7 @@ func AddConsumer(ctx context.Context, js jetstream.JetStream, name string, subje
 // PauseConsumer stops JetStream delivering to the consumer until until (JetStream consumer
 // pause); ResumeConsumer undoes it.
 func PauseConsumer(ctx context.Context, js jetstream.JetStream, name string, until time.Time) (time.Time, error) {
-	r, err := js.PauseConsumer(ctx, EventsStream, name, until)
+	r, err := js.PauseConsumer(ctx, streams.Events, name, until)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("pause %s: %w", name, err)
 	}
@@ -68,7 +69,7 @@ func PauseConsumer(ctx context.Context, js jetstream.JetStream, name string, unt
 
 // ResumeConsumer resumes a paused consumer.
 func ResumeConsumer(ctx context.Context, js jetstream.JetStream, name string) error {
-	if _, err := js.ResumeConsumer(ctx, EventsStream, name); err != nil {
+	if _, err := js.ResumeConsumer(ctx, streams.Events, name); err != nil {
 		return fmt.Errorf("resume %s: %w", name, err)
 	}
 	return nil

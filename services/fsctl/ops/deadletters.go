@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // DeadLetter is one message of the DLQ stream, read from its provenance headers.
@@ -52,9 +53,9 @@ func (s Selection) matches(d DeadLetter) bool {
 
 // ListDeadLetters reads the dead letters sel selects, oldest first.
 func ListDeadLetters(ctx context.Context, js jetstream.JetStream, sel Selection) ([]DeadLetter, error) {
-	s, err := js.Stream(ctx, DeadLetterStream)
+	s, err := js.Stream(ctx, streams.DeadLetters)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", DeadLetterStream, err)
+		return nil, fmt.Errorf("stream %s: %w", streams.DeadLetters, err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
@@ -177,7 +178,7 @@ func Purge(ctx context.Context, js jetstream.JetStream, sel Selection, dryRun bo
 	if err != nil || dryRun {
 		return letters, err
 	}
-	s, err := js.Stream(ctx, DeadLetterStream)
+	s, err := js.Stream(ctx, streams.DeadLetters)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func Purge(ctx context.Context, js jetstream.JetStream, sel Selection, dryRun bo
 
 // GetDeadLetter reads the dead letter at seq.
 func GetDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (DeadLetter, error) {
-	s, err := js.Stream(ctx, DeadLetterStream)
+	s, err := js.Stream(ctx, streams.DeadLetters)
 	if err != nil {
 		return DeadLetter{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // ReplaySpec is a window of EVENTS to re-deliver to one consumer.
@@ -146,16 +147,16 @@ func replayWindow(ctx context.Context, js jetstream.JetStream, spec *ReplaySpec)
 	if spec.FromSeq == 0 && spec.Since.IsZero() {
 		return nil, nil, errors.New("replay: where does the window start? (--since or --from-seq)")
 	}
-	stream, err := js.Stream(ctx, EventsStream)
+	stream, err := js.Stream(ctx, streams.Events)
 	if err != nil {
-		return nil, nil, fmt.Errorf("stream %s: %w", EventsStream, err)
+		return nil, nil, fmt.Errorf("stream %s: %w", streams.Events, err)
 	}
-	if _, err := js.Stream(ctx, ReplayStream); err != nil {
-		return nil, nil, fmt.Errorf("stream %s (apply streams/ first): %w", ReplayStream, err)
+	if _, err := js.Stream(ctx, streams.Replay); err != nil {
+		return nil, nil, fmt.Errorf("stream %s (apply streams/ first): %w", streams.Replay, err)
 	}
 	c, err := stream.Consumer(ctx, spec.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, nil, fmt.Errorf("replay: no consumer %q on %s", spec.Consumer, EventsStream)
+		return nil, nil, fmt.Errorf("replay: no consumer %q on %s", spec.Consumer, streams.Events)
 	}
 	if err != nil {
 		return nil, nil, err

@@ -10,14 +10,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fieldstream/fieldstream/streams"
 	"github.com/nats-io/nats.go/jetstream"
-)
-
-// Stream names fieldstream uses.
-const (
-	EventsStream     = "EVENTS"
-	DeadLetterStream = "DLQ"
-	ReplayStream     = "REPLAY"
 )
 
 // StreamStatus is one stream's size.
@@ -56,7 +50,7 @@ type Status struct {
 // REPLAY (ephemeral readers, such as a replay's, are left out), and groups the dead letters.
 func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 	var st Status
-	for _, name := range []string{EventsStream, DeadLetterStream, ReplayStream} {
+	for _, name := range []string{streams.Events, streams.DeadLetters, streams.Replay} {
 		s, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			continue
@@ -70,7 +64,7 @@ func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 		}
 		st.Streams = append(st.Streams, StreamStatus{Name: name, Messages: info.State.Msgs, Bytes: info.State.Bytes,
 			FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, LastTime: info.State.LastTime})
-		if name == DeadLetterStream {
+		if name == streams.DeadLetters {
 			continue
 		}
 		lister := s.ListConsumers(ctx)
@@ -99,7 +93,7 @@ func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 	}
 	st.DeadLetters = GroupDeadLetters(letters)
 	for i := range st.Consumers {
-		if st.Consumers[i].Stream != EventsStream {
+		if st.Consumers[i].Stream != streams.Events {
 			continue
 		}
 		for _, g := range st.DeadLetters {

@@ -31,12 +31,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 	"maps"
 	"net/http"
 	"sync"
 
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
+	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 )
 
 // Asset statuses the registry accepts.

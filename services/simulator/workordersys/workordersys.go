@@ -24,12 +24,12 @@ package workordersys
 import (
 	"errors"
 	"fmt"
-	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 	"net/http"
 	"slices"
 	"sync"
 
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
+	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 )
 
 // Operations in Applied.Op.

@@ -37,10 +37,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
-	"github.com/fieldstream/fieldstream/services/gateway"
 	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
@@ -147,16 +145,15 @@ func measure(ctx context.Context, c config, always bool, stderr io.Writer) (figu
 	if err != nil {
 		return f, err
 	}
-	if err := gateway.ApplyStreams(ctx, js, gateway.StreamOptions{}); err != nil {
+	if _, err := streams.Apply(ctx, js, streams.Options{}); err != nil {
 		return f, err
 	}
-	cfgs, err := streamdef.Load(streams.Files)
+	raw, err := streams.Definition(streams.Events)
 	if err != nil {
 		return f, err
 	}
-	raw, _ := streamdef.Find(cfgs, "EVENTS")
 	raw.Name, raw.Subjects = "RAW", []string{"raw.>"}
-	if err := streamdef.Apply(ctx, js, []jetstream.StreamConfig{*raw}); err != nil {
+	if _, err := streams.ApplyConfigs(ctx, js, []jetstream.StreamConfig{raw}); err != nil {
 		return f, err
 	}
 	kv, err := tenant.OpenBucket(ctx, js)

@@ -25,7 +25,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/services/fsctl/ops"
-	"github.com/fieldstream/fieldstream/services/gateway"
+	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
 
@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := gateway.ApplyStreams(ctx, js, gateway.StreamOptions{}); err != nil {
+	if _, err := streams.Apply(ctx, js, streams.Options{}); err != nil {
 		return err
 	}
 	t0 := time.Now()

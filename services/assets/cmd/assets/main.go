@@ -5,11 +5,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"os"
 
 	"github.com/fieldstream/fieldstream/pkg/consumerd"
 	"github.com/fieldstream/fieldstream/services/assets"
@@ -23,9 +19,5 @@ func main() {
 	var reg assetsys.Config
 	fs.StringVar(&reg.BaseURL, "registry-url", "http://127.0.0.1:9102", "base URL of the asset registry")
 	fs.DurationVar(&reg.Timeout, "registry-timeout", assetsys.DefaultTimeout, "timeout of one asset registry request")
-	err := consumerd.Main(context.Background(), func() consumerd.Service { return assets.Service(reg) }, fs, &f, os.Args[1:], os.Getenv, os.Stderr)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "assets:", err)
-		os.Exit(1)
-	}
+	consumerd.Main(fs, &f, func() consumerd.Service { return assets.Service(reg) })
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -12,8 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fieldstream/fieldstream/pkg/daemon"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
-	"github.com/fieldstream/fieldstream/pkg/streamdef"
 	"github.com/fieldstream/fieldstream/services/poller"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 	"github.com/fieldstream/fieldstream/streams"
@@ -25,11 +26,11 @@ func world(t *testing.T) (natsURL, apiURL string, nc *nats.Conn) {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	nc, js := natstest.Connect(t, srv)
-	cfgs, err := streamdef.Load(streams.Files)
+	cfgs, err := streams.Definitions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := streamdef.Apply(context.Background(), js, cfgs); err != nil {
+	if _, err := streams.ApplyConfigs(context.Background(), js, cfgs); err != nil {
 		t.Fatal(err)
 	}
 	acct, err := stsim.NewAccount(stsim.AccountConfig{Seed: 1, Start: time.Now().Add(-30 * time.Minute)})
@@ -47,6 +48,11 @@ func world(t *testing.T) (natsURL, apiURL string, nc *nats.Conn) {
 }
 
 func env(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+
+// runMain runs the poller as main does, with the given arguments, environment and output.
+func runMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return daemon.Run(ctx, program(), daemon.Env{Args: args, Getenv: getenv, Stdout: stdout, Stderr: stderr})
+}
 
 func TestOnce(t *testing.T) {
 	natsURL, apiURL, _ := world(t)

@@ -7,43 +7,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"syscall"
 	"time"
 
-	"github.com/oklog/run"
-
-	"github.com/fieldstream/fieldstream/pkg/envflag"
+	"github.com/fieldstream/fieldstream/pkg/daemon"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 )
 
 func main() {
-	err := runMain(context.Background(), os.Args[1:], os.Getenv, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "simulator:", err)
-		os.Exit(1)
-	}
-}
-
-func runMain(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("simulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addrs := map[string]*string{
-		"servicetrade": fs.String("servicetrade-addr", "127.0.0.1:9101", "simulated ServiceTrade API (under /api; the feed under "+simulator.FeedPrefix+")"),
-		"assets":       fs.String("assets-addr", "127.0.0.1:9102", "simulated asset registry"),
-		"workorders":   fs.String("workorders-addr", "127.0.0.1:9103", "simulated work-order system"),
-		"paycom":       fs.String("paycom-addr", "127.0.0.1:9104", "simulated Paycom payroll"),
-	}
+	var addrs simulator.Addrs
+	addrs.RegisterFlags(fs, "")
 	var sc simulator.StackConfig
 	fs.Int64Var(&sc.Account.Seed, "account-seed", 1, "seed of the simulated account's entities and changes")
 	fs.DurationVar(&sc.TokenLifetime, "token-lifetime", time.Hour, "lifetime of the ServiceTrade API's OAuth2 tokens")
@@ -54,39 +29,23 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs.IntVar(&feed.MaxBatch, "max-batch", servicetrade.DefaultMaxBatch, "most items in one delivery")
 	fs.IntVar(&feed.Concurrency, "concurrency", 4, "deliveries in flight at once")
 	fs.Int64Var(&feed.Seed, "feed-seed", 1, "seed of the feed's batch sizes, duplicates and reordering")
-	if err := envflag.Parse(fs, args, "FS_SIM", nil, getenv); err != nil {
-		return err
-	}
 
-	stack, err := simulator.NewStack(sc)
-	if err != nil {
-		return err
-	}
-	f, err := simulator.NewFeed(stack, feed)
-	if err != nil {
-		return err
-	}
-	handlers := stack.Handlers()
-	api := http.NewServeMux()
-	api.Handle(simulator.FeedPrefix, f.Handler())
-	api.Handle("/", handlers["servicetrade"])
-	handlers["servicetrade"] = api
-
-	var g run.Group
-	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
-	feedCtx, stopFeed := context.WithCancel(ctx)
-	g.Add(func() error { <-feedCtx.Done(); f.Stop(); return nil }, func(error) { stopFeed() })
-	for name, h := range handlers {
-		ln, err := net.Listen("tcp", *addrs[name])
-		if err != nil {
-			return fmt.Errorf("simulated %s: %w", name, err)
-		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-		g.Add(func() error { return srv.Serve(ln) }, func(error) { _ = srv.Close() })
-	}
-	err = g.Run()
-	if errors.Is(err, run.ErrSignal) {
-		return nil
-	}
-	return err
+	daemon.Main(daemon.Program{Name: "simulator", Flags: fs, EnvPrefix: "FS_SIM", WithoutNATS: true,
+		Wire: func(_ context.Context, p *daemon.Process) error {
+			stack, err := simulator.NewStack(sc)
+			if err != nil {
+				return err
+			}
+			f, err := simulator.NewFeed(stack, feed)
+			if err != nil {
+				return err
+			}
+			servers, err := stack.Listen(addrs, f)
+			if err != nil {
+				return err
+			}
+			p.Go(servers.Serve)
+			p.Defer(f.Stop)
+			return nil
+		}})
 }

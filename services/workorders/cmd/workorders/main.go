@@ -4,11 +4,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"os"
 
 	"github.com/fieldstream/fieldstream/pkg/consumerd"
 	"github.com/fieldstream/fieldstream/services/workorders"
@@ -22,9 +18,5 @@ func main() {
 	var sys wosystem.Config
 	fs.StringVar(&sys.BaseURL, "workorders-url", "http://127.0.0.1:9103", "base URL of the work-order system")
 	fs.DurationVar(&sys.Timeout, "workorders-timeout", wosystem.DefaultTimeout, "timeout of one work-order system request")
-	err := consumerd.Main(context.Background(), func() consumerd.Service { return workorders.Service(sys) }, fs, &f, os.Args[1:], os.Getenv, os.Stderr)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "workorders:", err)
-		os.Exit(1)
-	}
+	consumerd.Main(fs, &f, func() consumerd.Service { return workorders.Service(sys) })
 }

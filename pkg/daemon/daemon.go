@@ -1,0 +1,299 @@
+// Package daemon is the process skeleton every fieldstream binary shares, so that each
+// main only wires: settings as flags filled from the environment, a logger, the NATS
+// connection (or an embedded server), a set-up deadline, the actors the program runs — one
+// per server, consumer and loop, with the signal handler, under oklog/run — and a shutdown
+// that drains: every actor is interrupted and returns, then the NATS connection is drained,
+// then what the program deferred is closed, last first.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/envflag"
+	"github.com/fieldstream/fieldstream/pkg/natsconn"
+	"github.com/fieldstream/fieldstream/pkg/natsembed"
+)
+
+// Program describes a binary to Run.
+type Program struct {
+	// Name names the binary in logs (service=<Name>), in its NATS connection
+	// (fieldstream-<Name>) and in -h.
+	Name string
+	// Flags holds the program's own flags, registered before Run; Run adds the shared
+	// ones (-nats-*, -log-level, -log-format, -setup-timeout, -debug-addr) and fills every
+	// flag from the command line, then the environment (EnvPrefix_<FLAG>), then its
+	// default. Nil: the program has no flags of its own.
+	Flags *flag.FlagSet
+	// EnvPrefix of the environment variables behind the flags (default "FS").
+	EnvPrefix string
+	// WithoutNATS: the program does not connect to NATS (it has no -nats-* flags).
+	WithoutNATS bool
+	// Embed, if set, makes -nats-url default to empty, and an empty -nats-url runs this
+	// embedded JetStream server in the process (with flags -data-dir, -nats-listen and
+	// -sync-always filling it) and connects to it.
+	Embed *natsembed.Config
+	// ConsoleLog makes -log-format default to "console" (for people) instead of "json".
+	ConsoleLog bool
+	// Validate, if set, checks the program's settings once they are parsed, before anything
+	// connects.
+	Validate func() error
+	// Wire builds the program within the set-up deadline and adds its actors to p. setup
+	// bounds the set-up only: nothing may keep it; long-lived work runs in actors (p.Go,
+	// p.Serve) with the context they are given.
+	Wire func(setup context.Context, p *Process) error
+}
+
+// Env is what a process gets from the operating system; tests give their own.
+type Env struct {
+	Args           []string
+	Getenv         func(string) string
+	Stdout, Stderr io.Writer
+}
+
+// Main runs prog with the process's arguments, environment and standard streams, and
+// exits non-zero if it fails. -h prints every setting and exits zero.
+func Main(prog Program) {
+	err := Run(context.Background(), prog, Env{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog.Name, err)
+		os.Exit(1)
+	}
+}
+
+// Process is a running program: what Wire builds with and adds its actors to.
+type Process struct {
+	Name string
+	Log  zerolog.Logger
+	// Conn and JetStream are the process's NATS connection; nil WithoutNATS.
+	Conn      *nats.Conn
+	JetStream jetstream.JetStream
+	// Metrics is the process's Prometheus registry (Go and process collectors included);
+	// ServeOps serves it.
+	Metrics *prometheus.Registry
+	// NATSURL is the URL connected to (the embedded server's, if one runs).
+	NATSURL string
+	// Embedded is the configuration of the NATS server the process embeds; nil when it
+	// connects to a server of its own.
+	Embedded *natsembed.Config
+	Stdout   io.Writer
+
+	group    run.Group
+	ownsConn bool // Run connected: Shutdown drains and closes the connection
+	closers  []func()
+	actors   int
+	stopping context.Context
+}
+
+// New returns a process around an existing connection (nil: none), for programs assembled
+// by tests; Run builds its own. The connection stays the caller's: the process neither
+// drains nor closes it.
+func New(name string, nc *nats.Conn, log zerolog.Logger) (*Process, error) {
+	p := &Process{Name: name, Log: log, Conn: nc, Metrics: prometheus.NewRegistry(), Stdout: io.Discard}
+	p.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if nc != nil {
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+		if err != nil {
+			return nil, err
+		}
+		p.JetStream, p.NATSURL = js, nc.ConnectedUrlRedacted()
+	}
+	return p, nil
+}
+
+// Go runs f as an actor: f runs until its context ends, when the process stops, and must
+// then return; if f returns first — with an error or, for a one-shot task, nil — the
+// process stops and Run returns that error.
+func (p *Process) Go(f func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.actors++
+	p.group.Add(func() error { return f(ctx) }, func(error) { cancel() })
+}
+
+// Serve listens on addr now — so that an address in use fails the set-up — and serves srv
+// on it as an actor; stopping shuts srv down, letting requests in flight finish (within 10
+// s). A zero srv.ReadHeaderTimeout is set to 5 s. It returns the address listened on.
+func (p *Process) Serve(addr string, srv *http.Server) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if srv.ReadHeaderTimeout == 0 {
+		srv.ReadHeaderTimeout = 5 * time.Second
+	}
+	p.actors++
+	p.group.Add(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx) // waits for requests in flight, which wait for their acks
+	})
+	return ln.Addr(), nil
+}
+
+// ServeOps serves /metrics (the process's registry) and /healthz on addr as an actor, for
+// programs without an HTTP server of their own.
+func (p *Process) ServeOps(addr string) (net.Addr, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	return p.Serve(addr, &http.Server{Handler: mux})
+}
+
+// Defer runs f when the process has stopped: after every actor returned and the NATS
+// connection drained; the last deferred runs first.
+func (p *Process) Defer(f func()) { p.closers = append(p.closers, f) }
+
+// Run runs the actors until one returns or ctx ends, then stops them all, drains the NATS
+// connection and runs what was deferred. A stop asked for (ctx, or a signal if
+// withSignals) is no error.
+func (p *Process) Run(ctx context.Context, withSignals bool) error {
+	defer p.Shutdown()
+	if withSignals {
+		p.group.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	} else {
+		stop, cancel := context.WithCancel(ctx)
+		p.group.Add(func() error { <-stop.Done(); return nil }, func(error) { cancel() })
+	}
+	err := p.group.Run()
+	var sig run.SignalError
+	switch {
+	case errors.As(err, &sig):
+		p.Log.Info().Str("signal", sig.Signal.String()).Msg("stopping")
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return nil
+	}
+	return err
+}
+
+// Shutdown drains the NATS connection — what it had subscribed is handled, what it
+// published is flushed — and runs what was deferred, once; Run calls it.
+func (p *Process) Shutdown() {
+	if p.ownsConn && !p.Conn.IsClosed() {
+		closed := make(chan struct{})
+		p.Conn.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := p.Conn.Drain(); err != nil {
+			p.Log.Warn().Err(err).Msg("drain NATS connection")
+			p.Conn.Close()
+		}
+		select { // Drain returns at once; the connection closes when drained or at its drain timeout
+		case <-closed:
+		case <-time.After(time.Minute):
+			p.Log.Warn().Msg("NATS connection not closed a minute after drain")
+		}
+	}
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}
+
+// Run runs prog: it parses its settings from env, builds the logger, connects to NATS
+// (embedding a server if prog says so and no URL is given), calls prog.Wire within the
+// set-up deadline, then runs the actors until SIGINT or SIGTERM (or ctx ending, or an actor
+// returning) and shuts down (see Process.Run).
+func Run(ctx context.Context, prog Program, env Env) error {
+	fs := prog.Flags
+	if fs == nil {
+		fs = flag.NewFlagSet(prog.Name, flag.ContinueOnError)
+	}
+	fs.Init(prog.Name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var s settings
+	s.register(fs, prog)
+	prefix := prog.EnvPrefix
+	if prefix == "" {
+		prefix = "FS"
+	}
+	if err := envflag.Parse(fs, env.Args, prefix, natsconn.EnvFallbacks, env.Getenv); err != nil {
+		return err
+	}
+	log, err := s.logger(env.Stderr, prog.Name)
+	if err != nil {
+		return err
+	}
+	if prog.Validate != nil {
+		if err := prog.Validate(); err != nil {
+			return err
+		}
+	}
+	var nc *nats.Conn
+	var closeFirst []func()
+	var embedded *natsembed.Config
+	if !prog.WithoutNATS {
+		if s.nats.URL == "" && prog.Embed != nil {
+			cfg, err := s.embedConfig(*prog.Embed, log)
+			if err != nil {
+				return err
+			}
+			srv, err := natsembed.Start(cfg)
+			if err != nil {
+				return err
+			}
+			closeFirst = append(closeFirst, func() { srv.Shutdown(); srv.WaitForShutdown() })
+			s.nats.URL, embedded = srv.ClientURL(), &cfg
+		}
+		if nc, err = natsconn.Connect(s.nats, "fieldstream-"+prog.Name, log); err != nil {
+			runAll(closeFirst)
+			return err
+		}
+	}
+	p, err := New(prog.Name, nc, log)
+	if err != nil {
+		nc.Close()
+		runAll(closeFirst)
+		return err
+	}
+	p.Stdout, p.Embedded, p.ownsConn = env.Stdout, embedded, nc != nil
+	p.closers = closeFirst
+	if s.debugAddr != "" {
+		if _, err := p.Serve(s.debugAddr, &http.Server{Handler: pprofMux()}); err != nil {
+			p.Shutdown()
+			return err
+		}
+	}
+	setup, cancel := context.WithTimeout(ctx, s.setupTimeout)
+	err = prog.Wire(setup, p)
+	cancel()
+	if err != nil {
+		p.Shutdown()
+		return err
+	}
+	return p.Run(ctx, true)
+}
+
+func runAll(fs []func()) {
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+func pprofMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
