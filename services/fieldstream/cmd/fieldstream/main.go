@@ -1,7 +1,7 @@
 // Command fieldstream runs the whole pipeline in one process: an embedded NATS server with
-// JetStream (unless -nats-url or NATS_URL names a server), the stream definitions, the
-// webhook gateway, and a simulated ServiceTrade account sending it webhooks. It is what
-// `make run` starts. See -h for every setting.
+// JetStream (unless -nats-url or NATS_URL names a server, or -nats-context a nats CLI
+// context), the stream definitions, the webhook gateway, and a simulated ServiceTrade
+// account sending it webhooks. It is what `make run` starts. See -h for every setting.
 package main
 
 import (
@@ -52,7 +52,7 @@ func main() {
 
 type options struct {
 	dataDir    string
-	nats       natsconn.Options // URL empty: embed a server
+	nats       natsconn.Options // URL and Context empty: embed a server
 	natsListen string
 	syncAlways bool
 	httpAddr   string
@@ -75,7 +75,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.dataDir, "data-dir", ".data", "embedded JetStream's file store")
-	o.nats.RegisterFlags(fs, "") // -nats-url: use that server (its credentials and TLS with it) instead of embedding one
+	o.nats.RegisterFlags(fs, "") // -nats-url or -nats-context: use that server (its credentials and TLS with it) instead of embedding one
 	fs.StringVar(&o.natsListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (the nats CLI's default)")
 	fs.BoolVar(&o.syncAlways, "sync-always", false, "embedded JetStream fsyncs before every ack (durable across power loss, slower)")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "gateway HTTP listen address")
@@ -93,7 +93,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	err := envflag.Parse(fs, args, "FS", natsconn.EnvFallbacks, getenv)
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if o.nats.URL == "" && !o.syncAlways && !given["commit-max-events"] {
+	if o.nats.URL == "" && o.nats.Context == "" && !o.syncAlways && !given["commit-max-events"] {
 		// An embedded server that does not fsync before every ack stores events published
 		// one by one faster than as atomic batches: group commit only pays for fsyncs.
 		o.gateway.CommitMaxEvents = 1
@@ -116,7 +116,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).Level(level).With().Timestamp().Logger()
 
 	where := "external NATS"
-	if o.nats.URL == "" {
+	if o.nats.URL == "" && o.nats.Context == "" {
 		host, port, err := splitHostPort(o.natsListen)
 		if err != nil {
 			return fmt.Errorf("-nats-listen: %w", err)
@@ -144,6 +144,9 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer nc.Close()
+	if o.nats.Context != "" {
+		o.nats.URL, where = nc.ConnectedUrlRedacted(), "nats context "+o.nats.Context
+	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
 		return err
