@@ -18,16 +18,8 @@ import (
 )
 
 type cli struct {
-	Server   string `help:"NATS server URL(s)" env:"NATS_URL" default:"nats://127.0.0.1:4222"`
-	Creds    string `help:"NATS credentials file" env:"NATS_CREDS" type:"existingfile"`
-	User     string `help:"NATS username" env:"NATS_USER"`
-	Password string `help:"NATS password" env:"NATS_PASSWORD"`
-	NKey     string `name:"nkey" help:"file holding a NATS user's nkey seed" env:"NATS_NKEY" type:"existingfile"`
-	Context  string `help:"nats CLI context to connect with (default: the selected one, if --server and NATS_URL are not set)" env:"NATS_CONTEXT"`
-	TLSCert  string `name:"tlscert" help:"client TLS certificate" env:"NATS_CERT" type:"existingfile"`
-	TLSKey   string `name:"tlskey" help:"client TLS key" env:"NATS_KEY" type:"existingfile"`
-	TLSCA    string `name:"tlsca" help:"CA certificate to verify the server" env:"NATS_CA" type:"existingfile"`
-	JSON     bool   `help:"print JSON for scripts"`
+	connectionFlags
+	JSON bool `help:"print JSON for scripts"`
 
 	Setup     setupCmd     `cmd:"" help:"create or update the streams of streams/ and the shared KV buckets (run once per deployment, as the admin)"`
 	Status    statusCmd    `cmd:"" help:"streams, consumers (pending, ack pending, redelivered, last activity, paused) and dead letters"`
@@ -37,6 +29,7 @@ type cli struct {
 	Dashboard dashboardCmd `cmd:"" help:"serve the live operations dashboard"`
 }
 
+// env is what every command's Run gets, besides the context.
 type env struct {
 	js     jetstream.JetStream
 	json   bool
@@ -45,24 +38,37 @@ type env struct {
 }
 
 func main() {
-	var c cli
-	k := kong.Parse(&c, kong.Name("fsctl"), kong.UsageOnError(),
-		kong.Description("fieldstream operator tool. Connects like the nats CLI: --server/NATS_URL, --creds, TLS, --context."))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	nc, err := connect(c, os.Getenv)
-	if err == nil {
-		defer nc.Close()
-		var js jetstream.JetStream
-		if js, err = jetstream.New(nc); err == nil {
-			k.BindTo(ctx, (*context.Context)(nil))
-			err = k.Run(&env{js: js, json: c.JSON, stdout: os.Stdout, stderr: os.Stderr})
-		}
-	}
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fsctl:", oneLine(err))
 		os.Exit(1)
 	}
+}
+
+// run parses args, connects and runs the command. A usage error ends the process the way
+// kong does (its message and the usage on stderr, exit status 80).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c cli
+	parser, err := kong.New(&c, kong.Name("fsctl"), kong.UsageOnError(), kong.Writers(stdout, stderr),
+		kong.Description("fieldstream operator tool. Connects like the nats CLI: --server/NATS_URL, --creds, TLS, --context."))
+	if err != nil {
+		return err
+	}
+	k, err := parser.Parse(args)
+	parser.FatalIfErrorf(err)
+	nc, err := c.connect(serverGiven(k), stderr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	k.BindTo(ctx, (*context.Context)(nil))
+	return k.Run(&env{js: js, json: c.JSON, stdout: stdout, stderr: stderr})
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
