@@ -14,6 +14,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/pkg/servicetrade"
+	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/payroll/paycom"
 	"github.com/fieldstream/fieldstream/services/simulator"
@@ -136,7 +137,7 @@ func (e *pipelineEnv) explainClockEvent(id int64) {
 	ce, _ := e.Stack.Account.ClockEvent(id)
 	e.t.Logf("clock event %d in ServiceTrade: %+v", id, ce)
 	s, _ := e.JS.Stream(ctx, "EVENTS")
-	_ = consumer.ReadOrdered(ctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.*.time_entry." + strconv.FormatInt(id, 10) + ".>"}},
+	_ = ops.ReadOrdered(ctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.*.time_entry." + strconv.FormatInt(id, 10) + ".>"}},
 		func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 			e.t.Logf("  EVENTS seq %d %s: %s", meta.Sequence.Stream, m.Subject(), m.Data())
 			return true, nil

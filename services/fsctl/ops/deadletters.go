@@ -69,7 +69,7 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, sel Selection)
 		filter = consumer.DLQPrefix + "." + sel.Consumer + ".>"
 	}
 	var out []DeadLetter
-	err = consumer.ReadOrdered(ctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}},
+	err = ReadOrdered(ctx, s, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}},
 		func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 			if d := parseDeadLetter(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data()); sel.matches(d) {
 				out = append(out, d)

@@ -187,7 +187,7 @@ func walkWindow(ctx context.Context, stream jetstream.Stream, spec ReplaySpec, f
 	} else {
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &spec.Since
 	}
-	return consumer.ReadOrdered(ctx, stream, cfg, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+	return ReadOrdered(ctx, stream, cfg, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		seq := meta.Sequence.Stream
 		if seq > spec.UntilSeq || (!spec.Until.IsZero() && !meta.Timestamp.Before(spec.Until)) {
 			return false, nil
