@@ -177,7 +177,7 @@ func (p *Process) Run(ctx context.Context, withSignals bool) error {
 		p.group.Add(func() error { <-stop.Done(); return nil }, func(error) { cancel() })
 	}
 	err := p.group.Run()
-	var sig run.SignalError
+	var sig *run.SignalError
 	switch {
 	case errors.As(err, &sig):
 		p.Log.Info().Str("signal", sig.Signal.String()).Msg("stopping")

@@ -1,6 +1,7 @@
 // Package natsconn connects fieldstream's binaries to NATS the same way everywhere:
 // reconnecting forever, with every connection event logged, and with the same flags for the
-// server, credentials and TLS — or a nats CLI context — in every binary.
+// server, credentials and TLS in every binary. (fsctl, the operator's command line, also
+// reads nats CLI contexts and connects through Connect with what they say.)
 package natsconn
 
 import (
@@ -9,7 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/jsm.go/natscontext"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
@@ -19,16 +19,6 @@ import (
 type Options struct {
 	// URL of the server(s), comma-separated for a cluster.
 	URL string
-	// Context names a nats CLI context (`nats context ls`: a file under
-	// $XDG_CONFIG_HOME/nats/context, by default ~/.config/nats/context). A context says
-	// everything: its server, credentials, TLS and inbox prefix are used, and URL, User,
-	// Password, Creds, NKey and the TLS fields are ignored. InboxPrefix, if set, still wins.
-	Context string
-	// UseSelectedContext, with Context empty, connects with the context `nats context
-	// select` chose, if one is chosen (and as the other fields say if not). A command-line
-	// tool sets it when its user named no server, as the nats CLI does; services leave it
-	// off, so that they connect where their flags say.
-	UseSelectedContext bool
 	// User and Password authenticate with a username and password.
 	User, Password string
 	// Creds is a JWT credentials file (decentralized auth); NKey a file holding an nkey
@@ -48,7 +38,6 @@ type Options struct {
 // when the FS_ variable is empty (envflag.Parse's extra map).
 var EnvFallbacks = map[string]string{
 	"nats-url":      "NATS_URL",
-	"nats-context":  "NATS_CONTEXT",
 	"nats-user":     "NATS_USER",
 	"nats-password": "NATS_PASSWORD",
 	"nats-creds":    "NATS_CREDS",
@@ -62,7 +51,6 @@ var EnvFallbacks = map[string]string{
 // defaultURL is -nats-url's default.
 func (o *Options) RegisterFlags(fs *flag.FlagSet, defaultURL string) {
 	fs.StringVar(&o.URL, "nats-url", defaultURL, "NATS server URL(s), comma-separated")
-	fs.StringVar(&o.Context, "nats-context", "", "nats CLI context to connect with; it replaces every other -nats-* setting but -nats-inbox-prefix")
 	fs.StringVar(&o.User, "nats-user", "", "NATS username")
 	fs.StringVar(&o.Password, "nats-password", "", "NATS password (prefer the environment to the command line)")
 	fs.StringVar(&o.Creds, "nats-creds", "", "NATS JWT credentials file")
@@ -73,12 +61,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet, defaultURL string) {
 	fs.StringVar(&o.InboxPrefix, "nats-inbox-prefix", "", `subject prefix of reply inboxes (default "_INBOX"); a server may allow each user only its own`)
 }
 
-// Validate reports the first combination that cannot work. With a Context there is
-// nothing to check before Connect loads it.
+// Validate reports the first combination that cannot work.
 func (o Options) Validate() error {
-	if o.Context != "" {
-		return nil
-	}
 	n := 0
 	for _, set := range []bool{o.User != "", o.Creds != "", o.NKey != ""} {
 		if set {
@@ -98,60 +82,20 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// ConnectError is Connect's error when the first connection fails — an unreachable
-// server, refused credentials, a TLS failure — or the nats CLI context to connect with
-// cannot be loaded.
+// ConnectError is Connect's error when the first connection fails: an unreachable
+// server, refused credentials, a TLS failure.
 type ConnectError struct {
-	URL     string // the server(s) dialled; empty when the context could not be read
-	Context string // the nats CLI context connected with, if any
-	Err     error
+	URL string // the server(s) dialled
+	Err error
 }
 
-func (e *ConnectError) Error() string {
-	if e.Context != "" {
-		return fmt.Sprintf("connect with nats context %q: %v", e.Context, e.Err)
-	}
-	return fmt.Sprintf("connect to NATS at %s: %v", e.URL, e.Err)
-}
+func (e *ConnectError) Error() string { return fmt.Sprintf("connect to NATS at %s: %v", e.URL, e.Err) }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 
-// dial returns the server URL and the nats.go options o stands for. A missing nkey seed
-// file or a context that does not load is an error here, not at the first connection
-// attempt.
-func (o Options) dial() (string, []nats.Option, error) {
-	url := o.URL
-	var opts []nats.Option
-	var err error
-	if o.Context != "" {
-		url, opts, err = contextOptions(o.Context)
-	} else {
-		opts, err = o.authOptions()
-	}
-	if err != nil {
-		return "", nil, err
-	}
-	if o.InboxPrefix != "" {
-		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
-	}
-	return url, opts, nil
-}
-
-// contextOptions loads the nats CLI context name (with the nats CLI's own code, so that
-// every setting it can hold means what it means to the nats CLI).
-func contextOptions(name string) (string, []nats.Option, error) {
-	nctx, err := natscontext.New(name, true)
-	if err != nil {
-		return "", nil, &ConnectError{Context: name, Err: err}
-	}
-	opts, err := nctx.NATSOptions()
-	if err != nil {
-		return "", nil, &ConnectError{URL: nctx.ServerURL(), Context: name, Err: err}
-	}
-	return nctx.ServerURL(), opts, nil
-}
-
-func (o Options) authOptions() ([]nats.Option, error) {
+// natsOptions turns o into nats.go options. A missing nkey seed file is an error here, not
+// at the first connection attempt.
+func (o Options) natsOptions() ([]nats.Option, error) {
 	var opts []nats.Option
 	if o.User != "" {
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
@@ -172,10 +116,14 @@ func (o Options) authOptions() ([]nats.Option, error) {
 	if o.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
+	}
 	return opts, nil
 }
 
-// Connect connects to o.URL, or with o's nats CLI context, as name. The connection
+// Connect connects to o.URL as name, with opts after o's own options (a caller may add
+// what o cannot say, such as a nats CLI context's settings). The connection
 // retries forever on disconnect; publishes made while disconnected fail at their caller's
 // deadline rather than queueing without bound. The first connection must succeed within
 // the library's timeout (opts may set another, nats.Timeout), or Connect returns a
@@ -183,13 +131,10 @@ func (o Options) authOptions() ([]nats.Option, error) {
 // denies is logged through log as an asynchronous error; the request that hit it fails at
 // its deadline.
 func Connect(o Options, name string, log zerolog.Logger, opts ...nats.Option) (*nats.Conn, error) {
-	if o.Context == "" && o.UseSelectedContext {
-		o.Context = natscontext.SelectedContext()
-	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	url, auth, err := o.dial()
+	auth, err := o.natsOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -216,9 +161,9 @@ func Connect(o Options, name string, log zerolog.Logger, opts ...nats.Option) (*
 		}),
 	}
 	opts = append(append(base, auth...), opts...)
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {
-		return nil, &ConnectError{URL: url, Context: o.Context, Err: err}
+		return nil, &ConnectError{URL: o.URL, Err: err}
 	}
 	return nc, nil
 }

@@ -6,7 +6,7 @@ package simulator
 
 import (
 	"fmt"
-		"time"
+	"time"
 
 	"github.com/fieldstream/fieldstream/services/simulator/assetsys"
 	"github.com/fieldstream/fieldstream/services/simulator/paycom"
@@ -101,4 +101,3 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	}
 	return s, nil
 }
-

@@ -58,7 +58,7 @@ func New(ctx context.Context, js jetstream.JetStream, sc simulator.StackConfig, 
 	}
 	o := stack.Options{
 		Gateway:    gateway.Settings{HTTPAddr: "127.0.0.1:0", ApplyStreams: true},
-		Tenant:     stack.Tenant{Name: Tenant, Record: tenant.Config{ServiceTradeToken: "tok", RatePerSecond: 1e6, Burst: 1e6}},
+		Tenant:     stack.Tenant{Name: Tenant, Create: true, Record: tenant.Config{ServiceTradeToken: "tok", RatePerSecond: 1e6, Burst: 1e6}},
 		Simulators: sc,
 		SimAddrs:   simulator.AnyLoopback,
 	}

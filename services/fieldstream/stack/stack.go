@@ -36,13 +36,13 @@ import (
 // Consumers are the names of the consumer services, in start order.
 var Consumers = []string{assets.Name, workorders.Name, payroll.Name}
 
-// Tenant is the tenant a stack serves, created at assembly.
+// Tenant is the tenant a stack serves (its poller polls, its sender sends to).
 type Tenant struct {
 	Name   string
 	Record tenant.Config
-	// KeepExisting leaves a stored record as it is (an operator's changes to the demo
-	// tenant survive restarts); otherwise Record replaces it.
-	KeepExisting bool
+	// Create stores Record at assembly; KeepExisting then leaves a stored record as it is
+	// (an operator's changes to the demo tenant survive restarts).
+	Create, KeepExisting bool
 }
 
 // HookPath is the path of the tenant's ServiceTrade webhook endpoint.
@@ -169,8 +169,11 @@ func (s *Stack) startGateway(setup context.Context, p *daemon.Process, o Options
 	return nil
 }
 
-// putTenant stores t's record, unless one is stored and t keeps it.
+// putTenant stores t's record if t says so.
 func putTenant(ctx context.Context, kv jetstream.KeyValue, t Tenant) error {
+	if !t.Create {
+		return nil
+	}
 	if t.KeepExisting {
 		if _, err := kv.Get(ctx, t.Name); err == nil {
 			return nil

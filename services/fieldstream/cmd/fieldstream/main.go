@@ -32,6 +32,7 @@ func main() {
 	fs.IntVar(&o.SendMaxBatch, "sim-max-batch", servicetrade.DefaultMaxBatch, "most items in one simulated delivery")
 	fs.DurationVar(&o.Simulators.TokenLifetime, "sim-token-lifetime", time.Hour, "lifetime of the simulated ServiceTrade API's OAuth2 tokens")
 	fs.DurationVar(&o.PollEvery, "poll-interval", 5*time.Minute, "how often the polling backstop walks the ServiceTrade API for tenant demo (0: never)")
+	fs.BoolVar(&o.Tenant.Create, "demo-tenant", true, "create tenant demo (token dev-token, the Standard Webhooks spec secret) if it does not exist")
 	withConsumers := fs.Bool("consumers", true, "run the assets, workorders and payroll consumers in this process (false: run them as their own binaries)")
 
 	daemon.Main(daemon.Program{Name: "fieldstream", Flags: fs, Embed: &natsembed.Config{ServerName: "fieldstream"}, ConsoleLog: true,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/nats-io/jsm.go/natscontext"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
@@ -27,22 +28,44 @@ type connectionFlags struct {
 	TLSCA    string `name:"tlsca" help:"CA certificate to verify the server" env:"NATS_CA" type:"existingfile"`
 }
 
-// connect connects through natsconn as the flags say. The nats CLI's selected context is
-// used unless a context is named or a server is: by --server (serverGiven) or NATS_URL
-// (read here because the flag's value cannot tell it from the default).
+// connect connects through natsconn as the flags say, or as a nats CLI context says: the
+// one named, else the selected one unless a server is named — by --server (serverGiven) or
+// NATS_URL (read here because the flag's value cannot tell it from the default) — as the
+// nats CLI does. A context is read with the nats CLI's own code, so that every setting it
+// can hold means what it means there.
 func (f connectionFlags) connect(serverGiven bool, stderr io.Writer) (*nats.Conn, error) {
-	o := natsconn.Options{URL: f.Server, Context: f.Context, UseSelectedContext: !serverGiven && os.Getenv("NATS_URL") == "",
-		User: f.User, Password: f.Password, Creds: f.Creds, NKey: f.NKey, TLSCA: f.TLSCA, TLSCert: f.TLSCert, TLSKey: f.TLSKey}
+	name := f.Context
+	if name == "" && !serverGiven && os.Getenv("NATS_URL") == "" {
+		name = natscontext.SelectedContext()
+	}
+	o := natsconn.Options{URL: f.Server, User: f.User, Password: f.Password, Creds: f.Creds, NKey: f.NKey,
+		TLSCA: f.TLSCA, TLSCert: f.TLSCert, TLSKey: f.TLSKey}
+	opts := []nats.Option{nats.Timeout(5 * time.Second)}
+	if name != "" {
+		nctx, err := natscontext.New(name, true)
+		if err != nil {
+			return nil, fmt.Errorf("connect with nats context %q: %w", name, err)
+		}
+		copts, err := nctx.NATSOptions()
+		if err != nil {
+			return nil, fmt.Errorf("connect with nats context %q: %w", name, err)
+		}
+		o, opts = natsconn.Options{URL: nctx.ServerURL()}, append(copts, opts...)
+	}
 	// Errors the server reports later (a permission denied) go to stderr; disconnections
 	// are no news to a command that fails at its request's deadline anyway.
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).
 		Level(zerolog.ErrorLevel)
-	nc, err := natsconn.Connect(o, "fsctl", log, nats.Timeout(5*time.Second))
-	var cerr *natsconn.ConnectError
-	if errors.As(err, &cerr) && cerr.Context == "" {
+	nc, err := natsconn.Connect(o, "fsctl", log, opts...)
+	switch {
+	case err == nil:
+		return nc, nil
+	case name != "":
+		return nil, fmt.Errorf("connect with nats context %q: %w", name, err)
+	case errors.As(err, new(*natsconn.ConnectError)):
 		return nil, fmt.Errorf("%w (is it running? `make run` starts one)", err)
 	}
-	return nc, err
+	return nil, err
 }
 
 // serverGiven says whether the command line named a server with --server.
