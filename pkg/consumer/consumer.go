@@ -249,7 +249,9 @@ func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 func (c *Consumer) settle(ctx context.Context, m *Message, err error) {
 	log := c.cfg.Logger
 	switch {
-	case err == nil && m.skipped:
+	case skipped(err):
+		// Kept from the handler by the ledger, which will keep a redelivery from it too: no
+		// need to wait for the server's confirmation.
 		_ = m.Msg.Ack()
 		c.redriveDone(m)
 	case err == nil:

@@ -7,20 +7,14 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/failure"
 )
 
-// Skipped counts what Idempotent kept from the handler.
-type Skipped struct {
-	Duplicate func() // an event the ledger says was applied
-	Stale     func() // an event older than one already applied to its entity
-}
-
 // Idempotent keeps events the ledger has seen from the handler: an event already applied
-// (redelivered, replayed or re-published) and an event older than one already applied to
-// the same entity (an older update never overwrites a newer one) are acknowledged without
-// being applied. Events the handler applies are recorded. A ledger that cannot be read is a
-// transient error: the event waits rather than risks applying twice. The ledger is read and
-// written for the messages of a batch concurrently: its round trips, not the sinks, bound a
-// consumer's rate.
-func Idempotent(l *Ledger, counts Skipped) Middleware {
+// (redelivered, replayed or re-published) gets ErrAlreadyApplied, and an event older than
+// one already applied to the same entity (an older update never overwrites a newer one)
+// gets ErrSuperseded; the consumer acknowledges both without applying them. Events the
+// handler applies are recorded. A ledger that cannot be read is a transient error: the
+// event waits rather than risks applying twice. The ledger is read and written for the
+// messages of a batch concurrently: its round trips, not the sinks, bound a consumer's rate.
+func Idempotent(l *Ledger) Middleware {
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := make([]error, len(batch))
@@ -28,19 +22,15 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 			ids := make([]string, 0, len(batch))
 			for i, m := range batch {
 				if l.AppliedSequence(m.EventsSequence()) && (m.Replay == nil || !m.Replay.Force) {
-					apply[i] = false
-					m.skipped = true
-					if counts.Duplicate != nil {
-						counts.Duplicate()
-					}
+					errs[i] = ErrAlreadyApplied
 					continue
 				}
 				ids = append(ids, m.ID())
 			}
 			applied, err := l.AppliedMany(ctx, ids)
 			if err != nil {
-				for i, m := range batch {
-					if !m.skipped {
+				for i := range batch {
+					if errs[i] == nil {
 						errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
 					}
 				}
@@ -48,14 +38,11 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 			}
 			forEach(len(batch), func(i int) {
 				m := batch[i]
-				if m.skipped {
+				if errs[i] != nil {
 					return
 				}
 				if applied[m.ID()] && (m.Replay == nil || !m.Replay.Force) {
-					m.skipped = true
-					if counts.Duplicate != nil {
-						counts.Duplicate()
-					}
+					errs[i] = ErrAlreadyApplied
 					return
 				}
 				hint := m.ID()
@@ -71,10 +58,7 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 						return
 					}
 					if done {
-						m.skipped = true
-						if counts.Duplicate != nil {
-							counts.Duplicate()
-						}
+						errs[i] = ErrAlreadyApplied
 						return
 					}
 				}
@@ -87,10 +71,7 @@ func Idempotent(l *Ledger, counts Skipped) Middleware {
 				case err != nil:
 					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
 				case stale:
-					m.skipped = true
-					if counts.Stale != nil {
-						counts.Stale()
-					}
+					errs[i] = ErrSuperseded
 				default:
 					apply[i] = true
 				}

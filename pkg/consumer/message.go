@@ -31,9 +31,6 @@ type Message struct {
 	// the REPLAY stream; Subject and EventsSequence then name the original.
 	Replay *Replay
 
-	// skipped: the ledger kept the message from the handler; it is acknowledged without
-	// waiting for the server's confirmation, since a redelivery would be skipped again.
-	skipped bool
 	// id is the event id read from the message's headers; undecoded is set while Event
 	// has not been decoded yet (see decodeLazily).
 	id        string

@@ -62,12 +62,10 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 	dl := NewDeadLetters(js, cfg.Name, cfg.MaxDeliver, ledger, cfg.Logger)
 	cfg.DeadLetters = dl
 	mws := []Middleware{}
-	skipped := Skipped{}
 	if opts.Metrics != nil {
 		mws = append(mws, opts.Metrics.Middleware(cfg.Name))
-		skipped = opts.Metrics.Skipped(cfg.Name)
 	}
-	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger, skipped), decoded(), Retry(opts.Retry))
+	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger), decoded(), Retry(opts.Retry))
 	h := Chain(handler, mws...)
 	c, err := New(ctx, js, cfg, h)
 	if err != nil {
