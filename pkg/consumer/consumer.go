@@ -224,14 +224,7 @@ func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 	if len(batch) == 0 {
 		return
 	}
-	errs := c.handler(ctx, batch)
-	if len(errs) != len(batch) {
-		// A handler bug: never ack what may not have been applied.
-		errs = make([]error, len(batch))
-		for i := range errs {
-			errs[i] = fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch))
-		}
-	}
+	errs := oneResultEach(c.handler(ctx, batch), len(batch))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	for i, m := range batch {

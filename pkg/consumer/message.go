@@ -69,20 +69,11 @@ func decoded() Middleware {
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := make([]error, len(batch))
-			var todo []int
 			for i, m := range batch {
-				if errs[i] = m.decodeEvent(); errs[i] == nil {
-					todo = append(todo, i)
-				}
+				errs[i] = m.decodeEvent()
 			}
-			if len(todo) == len(batch) {
-				return next(ctx, batch)
-			}
-			if len(todo) > 0 {
-				res := next(ctx, subset(batch, todo))
-				for k, i := range todo {
-					errs[i] = res[k]
-				}
+			if todo := pending(errs); len(todo) > 0 {
+				passOn(ctx, next, batch, todo, errs)
 			}
 			return errs
 		}
@@ -142,6 +133,45 @@ func decode(msg jetstream.Msg, lazy bool) (*Message, error) {
 		return m, nil
 	}
 	return m, m.decodeEvent()
+}
+
+// pending returns the indices of the messages whose error is nil: those a middleware has
+// not settled or failed, which it hands on.
+func pending(errs []error) []int {
+	var idx []int
+	for i, err := range errs {
+		if err == nil {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// passOn hands next the messages of batch at idx and stores its results in errs.
+func passOn(ctx context.Context, next BatchHandler, batch []*Message, idx []int, errs []error) {
+	part := batch
+	if len(idx) != len(batch) {
+		part = subset(batch, idx)
+	}
+	res := oneResultEach(next(ctx, part), len(part))
+	for k, i := range idx {
+		errs[i] = res[k]
+	}
+}
+
+// oneResultEach returns res if it holds one result for each of n messages; otherwise the
+// handler has a bug, and every message gets an error: never ack what may not have been
+// applied.
+func oneResultEach(res []error, n int) []error {
+	if len(res) == n {
+		return res
+	}
+	err := fmt.Errorf("handler returned %d results for %d messages", len(res), n)
+	res = make([]error, n)
+	for i := range res {
+		res[i] = err
+	}
+	return res
 }
 
 // subset returns the messages of batch at idx.

@@ -77,10 +77,7 @@ func Retry(cfg RetryConfig) Middleware {
 					return errs
 				case <-t.C:
 				}
-				retried := next(ctx, subset(batch, again))
-				for k, i := range again {
-					errs[i] = retried[k]
-				}
+				passOn(ctx, next, batch, again, errs)
 			}
 		}
 	}
