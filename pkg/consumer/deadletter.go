@@ -148,7 +148,7 @@ func DeadLetter(d *DeadLetters) Middleware {
 				}
 				m := batch[i]
 				first := time.Time{}
-				if d.ledger != nil {
+				if d.ledger != nil && m.ID() != "" { // an undecodable message may name no id
 					first, _ = d.ledger.FirstFailure(ctx, m.ID(), time.Now())
 				}
 				class := ""

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -350,19 +349,4 @@ func (l *Ledger) claim(ctx context.Context, m *Message) (stale bool, err error) 
 		}
 	}
 	return false, fmt.Errorf("claim %s: too much contention", key)
-}
-
-// forEach runs f(0..n-1) on up to 32 goroutines and waits for them.
-func forEach(n int, f func(i int)) {
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			f(i)
-		}()
-	}
-	wg.Wait()
 }

@@ -12,27 +12,27 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
-	"github.com/fieldstream/fieldstream/pkg/failure"
 )
 
-// Message is one delivery of an event: the JetStream message, its metadata and its
-// decoded envelope.
+// Message is one delivery of an event: the JetStream message, its metadata and, once
+// decoded, its envelope.
 type Message struct {
-	Msg   jetstream.Msg
-	Meta  *jetstream.MsgMetadata
+	Msg  jetstream.Msg
+	Meta *jetstream.MsgMetadata
+	// Event is the envelope; it is the zero value until Decode (or Idempotent) decoded it.
 	Event event.CloudEvent
 	// Replay is set when the message re-delivers an event (a replay or a redrive) from
 	// the REPLAY stream; Subject and EventsSequence then name the original.
 	Replay *Replay
 
 	// id is the event id read from the message's headers; undecoded is set while Event
-	// has not been decoded yet (see decodeLazily).
+	// has not been decoded yet. (A Message built by hand, with its Event, counts as
+	// decoded.)
 	id        string
 	undecoded bool
 }
@@ -50,35 +50,6 @@ func (m *Message) ID() string {
 // HeaderEventID carries the event id of a re-delivered message, whose Nats-Msg-Id is the
 // re-delivery's own.
 const HeaderEventID = "Fs-Event-Id"
-
-// decodeEvent decodes the envelope if it was left for later.
-func (m *Message) decodeEvent() error {
-	if !m.undecoded {
-		return nil
-	}
-	m.undecoded = false
-	if err := json.Unmarshal(m.Msg.Data(), &m.Event); err != nil {
-		return failure.Permanent(fmt.Errorf("undecodable event: %w", err))
-	}
-	m.id = "" // from now on the envelope's id is the event's id
-	return nil
-}
-
-// decoded decodes, at the innermost layer, envelopes an outer layer left undecoded.
-func decoded() Middleware {
-	return func(next BatchHandler) BatchHandler {
-		return func(ctx context.Context, batch []*Message) []error {
-			errs := make([]error, len(batch))
-			for i, m := range batch {
-				errs[i] = m.decodeEvent()
-			}
-			if todo := pending(errs); len(todo) > 0 {
-				passOn(ctx, next, batch, todo, errs)
-			}
-			return errs
-		}
-	}
-}
 
 // BatchHandler applies a batch of events and returns one error per message, in order
 // (nil: applied). A handler that applies events one by one is a Handler made into a
@@ -111,28 +82,21 @@ func PerMessage(h Handler) BatchHandler {
 	}
 }
 
-// decode builds the Message of a delivery; an envelope that is not a CloudEvent is a
-// permanent error (it can never be applied), still carried with its raw message so it can be
-// dead-lettered. With lazy, a message whose headers name its event id is left undecoded:
-// the ledger can skip it by id alone, and the pipeline decodes the rest.
-func decode(msg jetstream.Msg, lazy bool) (*Message, error) {
-	h := msg.Headers()
-	m := &Message{Msg: msg, Replay: replayOf(msg.Subject(), h.Get)}
+// readMessage builds the Message of a delivery from its metadata and headers, leaving its
+// envelope for Decode; a delivery without JetStream metadata is an error.
+func readMessage(msg jetstream.Msg) (*Message, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
-		return m, failure.Permanent(err)
+		return nil, err
 	}
-	m.Meta = meta
+	h := msg.Headers()
+	m := &Message{Msg: msg, Meta: meta, Replay: replayOf(msg.Subject(), h.Get), undecoded: true}
 	if m.Replay != nil {
 		m.id = h.Get(HeaderEventID)
 	} else {
 		m.id = h.Get(jetstream.MsgIDHeader)
 	}
-	m.undecoded = true
-	if lazy && m.id != "" {
-		return m, nil
-	}
-	return m, m.decodeEvent()
+	return m, nil
 }
 
 // pending returns the indices of the messages whose error is nil: those a middleware has
