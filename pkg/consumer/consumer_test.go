@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -43,15 +42,7 @@ func newHarness(t *testing.T) *harness {
 // publish stores an event about asset id at time at; msgID "" derives it from the event.
 func (h *harness) publish(eventID string, id int64, action string, at time.Time, msgID string) {
 	h.t.Helper()
-	ce := event.New(event.SourceServiceTrade, "t", "asset", strconv.FormatInt(id, 10), action, eventID, at, time.Now(), []byte(`{"n":1}`))
-	subj, _ := event.Subject("t", "asset", ce.EntityID, action)
-	if msgID == "" {
-		msgID = eventID
-	}
-	msg := &nats.Msg{Subject: subj, Data: ce.AppendJSON(nil), Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
-	if _, err := h.js.PublishMsg(context.Background(), msg); err != nil {
-		h.t.Fatal(err)
-	}
+	h.store(assetEvent(eventID, id, action, at, msgID))
 }
 
 // sink records applications by event id and fails as told.
