@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/event"
+	"github.com/fieldstream/fieldstream/pkg/failure"
 )
 
 func zerologNop() zerolog.Logger { return zerolog.Nop() }
@@ -104,3 +106,9 @@ func (r *recorder) handle(_ context.Context, batch []*consumer.Message) []error 
 	}
 	return errs
 }
+
+// Failures of a sink, one of each class.
+var (
+	errUnavailable = failure.Transient(errors.New("503 service unavailable"), 0)
+	errRejected    = failure.Permanent(errors.New("422 unprocessable"))
+)
