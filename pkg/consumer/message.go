@@ -1,7 +1,9 @@
 // Package consumer is what a fieldstream consumer microservice is written with: a durable
 // JetStream pull consumer on EVENTS whose messages flow through a pipeline of middleware —
-// panic recovery, in-process retry with backoff, an idempotency ledger, dead-lettering and
-// metrics — into a handler that applies events to a downstream system.
+// panic recovery, in-process retry with backoff, an idempotency ledger, decoding,
+// dead-lettering and metrics — into a handler that applies events to a downstream system.
+// Each layer reports a message's outcome as the error it returns for it, and the consumer
+// settles the message by that error alone.
 //
 // Errors are classified once, with pkg/failure: a permanent error is dead-lettered at once;
 // a transient one is retried in process, then negatively acknowledged with a growing delay,
@@ -51,9 +53,11 @@ func (m *Message) ID() string {
 // re-delivery's own.
 const HeaderEventID = "Fs-Event-Id"
 
-// BatchHandler applies a batch of events and returns one error per message, in order
-// (nil: applied). A handler that applies events one by one is a Handler made into a
-// BatchHandler with PerMessage.
+// BatchHandler applies a batch of events and returns one error per message, in order: nil
+// when applied; ErrAlreadyApplied, ErrSuperseded or ErrDeadLettered (possibly wrapped) when
+// settled without being applied; any other error is a failure, classified with pkg/failure.
+// A handler that applies events one by one is a Handler made into a BatchHandler with
+// PerMessage.
 type BatchHandler func(ctx context.Context, batch []*Message) []error
 
 // Handler applies one event.
