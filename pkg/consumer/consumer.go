@@ -47,9 +47,6 @@ type Config struct {
 	// doubles with every further delivery up to NakDelayMax (default 2 min).
 	NakDelay    time.Duration
 	NakDelayMax time.Duration
-	// DeadLetters receives messages that cannot even be decoded; they never reach the
-	// handler. Optional: without it they are terminated with a reason.
-	DeadLetters *DeadLetters
 	Logger      zerolog.Logger
 }
 
@@ -119,11 +116,13 @@ type Consumer struct {
 	js      jetstream.JetStream
 	cons    jetstream.Consumer
 	handler BatchHandler
-	lazy    bool // the handler decodes envelopes itself (NewPipeline's does)
 }
 
 // New creates the durable consumer, or updates it to cfg, and returns a Consumer that runs
-// handler over it.
+// handler over it. The handler receives every delivery with its metadata, replay headers
+// and ID read but its envelope not decoded (Message.Event is the zero value): a handler
+// that reads Event is wrapped in Decode, as in Chain(h, Decode()). NewPipeline does so
+// after its Idempotent layer, which needs only the ID.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config, handler BatchHandler) (*Consumer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -214,9 +213,10 @@ func (c *Consumer) drain(cc jetstream.ConsumeContext, in chan jetstream.Msg) {
 func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 	batch := make([]*Message, 0, len(raw))
 	for _, msg := range raw {
-		m, err := decode(msg, c.lazy)
+		m, err := readMessage(msg)
 		if err != nil {
-			c.undecodable(m, err)
+			c.cfg.Logger.Warn().Err(err).Str("consumer", c.cfg.Name).Str("subject", msg.Subject()).Msg("not a JetStream delivery")
+			_ = msg.TermWithReason("no metadata: " + truncate(err.Error(), 180))
 			continue
 		}
 		batch = append(batch, m)
@@ -224,22 +224,20 @@ func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 	if len(batch) == 0 {
 		return
 	}
-	errs := c.handler(ctx, batch)
-	if len(errs) != len(batch) {
-		// A handler bug: never ack what may not have been applied.
-		errs = make([]error, len(batch))
-		for i := range errs {
-			errs[i] = fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch))
-		}
-	}
-	var wg sync.WaitGroup
+	errs := oneResultEach(c.handler(ctx, batch), len(batch))
+	forEach(len(batch), func(i int) { c.settle(ctx, batch[i], errs[i]) })
+}
+
+// forEach runs f(0..n-1) on up to 32 goroutines and waits for them.
+func forEach(n int, f func(i int)) {
 	sem := make(chan struct{}, 32)
-	for i, m := range batch {
+	var wg sync.WaitGroup
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c.settle(ctx, m, errs[i])
+			f(i)
 		}()
 	}
 	wg.Wait()
@@ -249,7 +247,9 @@ func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 func (c *Consumer) settle(ctx context.Context, m *Message, err error) {
 	log := c.cfg.Logger
 	switch {
-	case err == nil && m.skipped:
+	case skipped(err):
+		// Kept from the handler by the ledger, which will keep a redelivery from it too: no
+		// need to wait for the server's confirmation.
 		_ = m.Msg.Ack()
 		c.redriveDone(m)
 	case err == nil:
@@ -300,20 +300,6 @@ func (c *Consumer) nakDelay(delivered uint64) time.Duration {
 		d *= 2
 	}
 	return min(d, c.cfg.NakDelayMax)
-}
-
-func (c *Consumer) undecodable(m *Message, err error) {
-	if c.cfg.DeadLetters == nil {
-		_ = m.Msg.TermWithReason("undecodable: " + truncate(err.Error(), 180))
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if perr := c.cfg.DeadLetters.Publish(ctx, originalOf(m), ClassPermanent, fmt.Errorf("undecodable event: %w", err), time.Time{}); perr != nil {
-		_ = m.Msg.NakWithDelay(c.cfg.NakDelay)
-		return
-	}
-	_ = m.Msg.TermWithReason("undecodable; dead-lettered")
 }
 
 // RegisterFlags binds c's tunables to fs with their defaults, so every consumer service

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,15 +44,7 @@ func newHarness(t *testing.T) *harness {
 // publish stores an event about asset id at time at; msgID "" derives it from the event.
 func (h *harness) publish(eventID string, id int64, action string, at time.Time, msgID string) {
 	h.t.Helper()
-	ce := event.New(event.SourceServiceTrade, "t", "asset", strconv.FormatInt(id, 10), action, eventID, at, time.Now(), []byte(`{"n":1}`))
-	subj, _ := event.Subject("t", "asset", ce.EntityID, action)
-	if msgID == "" {
-		msgID = eventID
-	}
-	msg := &nats.Msg{Subject: subj, Data: ce.AppendJSON(nil), Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
-	if _, err := h.js.PublishMsg(context.Background(), msg); err != nil {
-		h.t.Fatal(err)
-	}
+	h.store(assetEvent(eventID, id, action, at, msgID))
 }
 
 // sink records applications by event id and fails as told.
@@ -498,4 +491,63 @@ func TestRecreatedStreamForgetsSequences(t *testing.T) {
 	stop = run(s3)
 	defer stop()
 	natstest.Eventually(t, 5*time.Second, "new events at reused sequences applied", func() bool { return s3.total() == 3 })
+}
+
+// TestSettleByOutcome: the consumer settles a message by the error its handler returns,
+// and a re-delivered dead letter, once settled, is removed from DLQ. The handler of a plain
+// Consumer gets the message undecoded, its id read from the headers.
+func TestSettleByOutcome(t *testing.T) {
+	tests := []struct {
+		name      string
+		errs      []error // the handler's, delivery by delivery
+		wantCalls int32
+	}{
+		{name: "applied", errs: []error{nil}, wantCalls: 1},
+		{name: "already applied", errs: []error{fmt.Errorf("seq 1: %w", consumer.ErrAlreadyApplied)}, wantCalls: 1},
+		{name: "superseded", errs: []error{consumer.ErrSuperseded}, wantCalls: 1},
+		{name: "dead-lettered", errs: []error{fmt.Errorf("%w (permanent): 422", consumer.ErrDeadLettered)}, wantCalls: 1},
+		{name: "transient, then applied", errs: []error{errUnavailable, nil}, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			ctx := context.Background()
+			original := assetEvent("e1", 1, "updated", t0, "")
+			letter := h.store(&nats.Msg{Subject: "dlq.c.t.asset.1.updated", Header: original.Header, Data: original.Data})
+			redrive := replayOf(original, 1, false)
+			redrive.Header.Set(consumer.HeaderRedriveOf, strconv.FormatUint(letter, 10))
+			h.store(redrive)
+
+			var calls atomic.Int32
+			var seen atomic.Value
+			c, err := consumer.New(ctx, h.js, consumer.Config{Name: "c", Stream: "REPLAY", FilterSubjects: []string{"replay.c.>"}, NakDelay: 10 * time.Millisecond},
+				func(_ context.Context, batch []*consumer.Message) []error {
+					n := int(calls.Add(1))
+					seen.Store([2]string{batch[0].ID(), batch[0].Event.ID})
+					return []error{tt.errs[min(n, len(tt.errs))-1]}
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- c.Run(rctx) }()
+			defer func() { cancel(); <-done }()
+
+			natstest.Eventually(t, 5*time.Second, "settled and the dead letter removed", func() bool {
+				cons, err := h.js.Consumer(ctx, "REPLAY", "c")
+				if err != nil {
+					return false
+				}
+				info, err := cons.Info(ctx)
+				return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && len(h.dlq()) == 0
+			})
+			if n := calls.Load(); n != tt.wantCalls {
+				t.Errorf("handled %d times, want %d", n, tt.wantCalls)
+			}
+			if got := seen.Load().([2]string); got != [2]string{"e1", ""} {
+				t.Errorf("the handler saw id %q and event id %q, want e1 from the headers, undecoded", got[0], got[1])
+			}
+		})
+	}
 }

@@ -40,10 +40,6 @@ const (
 	ClassExhausted = "exhausted" // transient failures outlasted MaxDeliver
 )
 
-// ErrDeadLettered marks a message that was published to the dead-letter stream; the
-// consumer terminates it (TermWithReason) instead of redelivering it.
-var ErrDeadLettered = errors.New("dead-lettered")
-
 // DeadLetters publishes dead letters for one consumer.
 type DeadLetters struct {
 	js         jetstream.JetStream
@@ -140,18 +136,19 @@ func truncate(s string, n int) string {
 // DeadLetter sends messages that cannot be applied to the dead-letter stream: at once for a
 // permanent error, and for a transient one at the last delivery JetStream allows
 // (MaxDeliver). Their error becomes ErrDeadLettered. If the dead letter cannot be published
-// the error stays transient, so the message is redelivered rather than lost.
+// the error stays transient, so the message is redelivered rather than lost. A message kept
+// from the handler (ErrAlreadyApplied, ErrSuperseded) is settled, never dead-lettered.
 func DeadLetter(d *DeadLetters) Middleware {
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := next(ctx, batch)
 			for i, err := range errs {
-				if err == nil || errors.Is(err, context.Canceled) {
+				if err == nil || skipped(err) || errors.Is(err, context.Canceled) {
 					continue
 				}
 				m := batch[i]
 				first := time.Time{}
-				if d.ledger != nil {
+				if d.ledger != nil && m.ID() != "" { // an undecodable message may name no id
 					first, _ = d.ledger.FirstFailure(ctx, m.ID(), time.Now())
 				}
 				class := ""

@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
-
-	"github.com/fieldstream/fieldstream/pkg/failure"
 )
 
 // DefaultLedgerTTL is how long a consumer remembers an applied event: as long as EVENTS
@@ -352,134 +349,4 @@ func (l *Ledger) claim(ctx context.Context, m *Message) (stale bool, err error) 
 		}
 	}
 	return false, fmt.Errorf("claim %s: too much contention", key)
-}
-
-// Skipped counts what Idempotent kept from the handler.
-type Skipped struct {
-	Duplicate func() // an event the ledger says was applied
-	Stale     func() // an event older than one already applied to its entity
-}
-
-// Idempotent keeps events the ledger has seen from the handler: an event already applied
-// (redelivered, replayed or re-published) and an event older than one already applied to
-// the same entity (an older update never overwrites a newer one) are acknowledged without
-// being applied. Events the handler applies are recorded. A ledger that cannot be read is a
-// transient error: the event waits rather than risks applying twice. The ledger is read and
-// written for the messages of a batch concurrently: its round trips, not the sinks, bound a
-// consumer's rate.
-func Idempotent(l *Ledger, counts Skipped) Middleware {
-	return func(next BatchHandler) BatchHandler {
-		return func(ctx context.Context, batch []*Message) []error {
-			errs := make([]error, len(batch))
-			apply := make([]bool, len(batch))
-			ids := make([]string, 0, len(batch))
-			for i, m := range batch {
-				if l.AppliedSequence(m.EventsSequence()) && (m.Replay == nil || !m.Replay.Force) {
-					apply[i] = false
-					m.skipped = true
-					if counts.Duplicate != nil {
-						counts.Duplicate()
-					}
-					continue
-				}
-				ids = append(ids, m.ID())
-			}
-			applied, err := l.AppliedMany(ctx, ids)
-			if err != nil {
-				for i, m := range batch {
-					if !m.skipped {
-						errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
-					}
-				}
-				return errs
-			}
-			forEach(len(batch), func(i int) {
-				m := batch[i]
-				if m.skipped {
-					return
-				}
-				if applied[m.ID()] && (m.Replay == nil || !m.Replay.Force) {
-					m.skipped = true
-					if counts.Duplicate != nil {
-						counts.Duplicate()
-					}
-					return
-				}
-				hint := m.ID()
-				if err := m.decodeEvent(); err != nil {
-					errs[i] = err
-					return
-				}
-				if m.Event.ID != hint && (m.Replay == nil || !m.Replay.Force) {
-					// The message id was not the event's (a re-publication): ask again.
-					done, err := l.Applied(ctx, m.Event.ID)
-					if err != nil {
-						errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
-						return
-					}
-					if done {
-						m.skipped = true
-						if counts.Duplicate != nil {
-							counts.Duplicate()
-						}
-						return
-					}
-				}
-				if m.Replay != nil && m.Replay.Force {
-					apply[i] = true // an operator's forced replay: apply whatever the ledger says
-					return
-				}
-				stale, err := l.claim(ctx, m)
-				switch {
-				case err != nil:
-					errs[i] = failure.Transient(fmt.Errorf("ledger: %w", err), 0)
-				case stale:
-					m.skipped = true
-					if counts.Stale != nil {
-						counts.Stale()
-					}
-				default:
-					apply[i] = true
-				}
-			})
-			var todo []int
-			for i, ok := range apply {
-				if ok {
-					todo = append(todo, i)
-				}
-			}
-			if len(todo) == 0 {
-				return errs
-			}
-			res := next(ctx, subset(batch, todo))
-			forEach(len(todo), func(k int) {
-				i := todo[k]
-				errs[i] = res[k]
-				if res[k] == nil {
-					if err := l.MarkApplied(ctx, batch[i].ID(), batch[i].EventsSequence()); err != nil {
-						// Applied but not recorded: a redelivery would apply it again
-						// unless the sink is idempotent by event id, which ours are.
-						errs[i] = failure.Transient(fmt.Errorf("ledger: record applied: %w", err), 0)
-					}
-				}
-			})
-			l.flushSequences(ctx)
-			return errs
-		}
-	}
-}
-
-// forEach runs f(0..n-1) on up to 32 goroutines and waits for them.
-func forEach(n int, f func(i int)) {
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			f(i)
-		}()
-	}
-	wg.Wait()
 }

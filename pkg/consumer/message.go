@@ -1,7 +1,9 @@
 // Package consumer is what a fieldstream consumer microservice is written with: a durable
 // JetStream pull consumer on EVENTS whose messages flow through a pipeline of middleware —
-// panic recovery, in-process retry with backoff, an idempotency ledger, dead-lettering and
-// metrics — into a handler that applies events to a downstream system.
+// panic recovery, in-process retry with backoff, an idempotency ledger, decoding,
+// dead-lettering and metrics — into a handler that applies events to a downstream system.
+// Each layer reports a message's outcome as the error it returns for it, and the consumer
+// settles the message by that error alone.
 //
 // Errors are classified once, with pkg/failure: a permanent error is dead-lettered at once;
 // a transient one is retried in process, then negatively acknowledged with a growing delay,
@@ -12,30 +14,27 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
-	"github.com/fieldstream/fieldstream/pkg/failure"
 )
 
-// Message is one delivery of an event: the JetStream message, its metadata and its
-// decoded envelope.
+// Message is one delivery of an event: the JetStream message, its metadata and, once
+// decoded, its envelope.
 type Message struct {
-	Msg   jetstream.Msg
-	Meta  *jetstream.MsgMetadata
+	Msg  jetstream.Msg
+	Meta *jetstream.MsgMetadata
+	// Event is the envelope; it is the zero value until Decode (or Idempotent) decoded it.
 	Event event.CloudEvent
 	// Replay is set when the message re-delivers an event (a replay or a redrive) from
 	// the REPLAY stream; Subject and EventsSequence then name the original.
 	Replay *Replay
 
-	// skipped: the ledger kept the message from the handler; it is acknowledged without
-	// waiting for the server's confirmation, since a redelivery would be skipped again.
-	skipped bool
 	// id is the event id read from the message's headers; undecoded is set while Event
-	// has not been decoded yet (see decodeLazily).
+	// has not been decoded yet. (A Message built by hand, with its Event, counts as
+	// decoded.)
 	id        string
 	undecoded bool
 }
@@ -54,47 +53,11 @@ func (m *Message) ID() string {
 // re-delivery's own.
 const HeaderEventID = "Fs-Event-Id"
 
-// decodeEvent decodes the envelope if it was left for later.
-func (m *Message) decodeEvent() error {
-	if !m.undecoded {
-		return nil
-	}
-	m.undecoded = false
-	if err := json.Unmarshal(m.Msg.Data(), &m.Event); err != nil {
-		return failure.Permanent(fmt.Errorf("undecodable event: %w", err))
-	}
-	m.id = "" // from now on the envelope's id is the event's id
-	return nil
-}
-
-// decoded decodes, at the innermost layer, envelopes an outer layer left undecoded.
-func decoded() Middleware {
-	return func(next BatchHandler) BatchHandler {
-		return func(ctx context.Context, batch []*Message) []error {
-			errs := make([]error, len(batch))
-			var todo []int
-			for i, m := range batch {
-				if errs[i] = m.decodeEvent(); errs[i] == nil {
-					todo = append(todo, i)
-				}
-			}
-			if len(todo) == len(batch) {
-				return next(ctx, batch)
-			}
-			if len(todo) > 0 {
-				res := next(ctx, subset(batch, todo))
-				for k, i := range todo {
-					errs[i] = res[k]
-				}
-			}
-			return errs
-		}
-	}
-}
-
-// BatchHandler applies a batch of events and returns one error per message, in order
-// (nil: applied). A handler that applies events one by one is a Handler made into a
-// BatchHandler with PerMessage.
+// BatchHandler applies a batch of events and returns one error per message, in order: nil
+// when applied; ErrAlreadyApplied, ErrSuperseded or ErrDeadLettered (possibly wrapped) when
+// settled without being applied; any other error is a failure, classified with pkg/failure.
+// A handler that applies events one by one is a Handler made into a BatchHandler with
+// PerMessage.
 type BatchHandler func(ctx context.Context, batch []*Message) []error
 
 // Handler applies one event.
@@ -123,28 +86,60 @@ func PerMessage(h Handler) BatchHandler {
 	}
 }
 
-// decode builds the Message of a delivery; an envelope that is not a CloudEvent is a
-// permanent error (it can never be applied), still carried with its raw message so it can be
-// dead-lettered. With lazy, a message whose headers name its event id is left undecoded:
-// the ledger can skip it by id alone, and the pipeline decodes the rest.
-func decode(msg jetstream.Msg, lazy bool) (*Message, error) {
-	h := msg.Headers()
-	m := &Message{Msg: msg, Replay: replayOf(msg.Subject(), h.Get)}
+// readMessage builds the Message of a delivery from its metadata and headers, leaving its
+// envelope for Decode; a delivery without JetStream metadata is an error.
+func readMessage(msg jetstream.Msg) (*Message, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
-		return m, failure.Permanent(err)
+		return nil, err
 	}
-	m.Meta = meta
+	h := msg.Headers()
+	m := &Message{Msg: msg, Meta: meta, Replay: replayOf(msg.Subject(), h.Get), undecoded: true}
 	if m.Replay != nil {
 		m.id = h.Get(HeaderEventID)
 	} else {
 		m.id = h.Get(jetstream.MsgIDHeader)
 	}
-	m.undecoded = true
-	if lazy && m.id != "" {
-		return m, nil
+	return m, nil
+}
+
+// pending returns the indices of the messages whose error is nil: those a middleware has
+// not settled or failed, which it hands on.
+func pending(errs []error) []int {
+	var idx []int
+	for i, err := range errs {
+		if err == nil {
+			idx = append(idx, i)
+		}
 	}
-	return m, m.decodeEvent()
+	return idx
+}
+
+// passOn hands next the messages of batch at idx and stores its results in errs.
+func passOn(ctx context.Context, next BatchHandler, batch []*Message, idx []int, errs []error) {
+	part := batch
+	if len(idx) != len(batch) {
+		part = subset(batch, idx)
+	}
+	res := oneResultEach(next(ctx, part), len(part))
+	for k, i := range idx {
+		errs[i] = res[k]
+	}
+}
+
+// oneResultEach returns res if it holds one result for each of n messages; otherwise the
+// handler has a bug, and every message gets an error: never ack what may not have been
+// applied.
+func oneResultEach(res []error, n int) []error {
+	if len(res) == n {
+		return res
+	}
+	err := fmt.Errorf("handler returned %d results for %d messages", len(res), n)
+	res = make([]error, n)
+	for i := range res {
+		res[i] = err
+	}
+	return res
 }
 
 // subset returns the messages of batch at idx.

@@ -50,16 +50,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// Skipped counts the messages Idempotent kept from the handler of consumer.
-func (m *Metrics) Skipped(consumer string) Skipped {
-	dup, stale := m.outcomes.WithLabelValues(consumer, "duplicate"), m.outcomes.WithLabelValues(consumer, "stale")
-	return Skipped{Duplicate: dup.Inc, Stale: stale.Inc}
-}
-
-// Middleware counts the outcome of every message of consumer and, for applied ones, the
-// time since the gateway received the event.
+// Middleware counts the outcome of every message of consumer, read from the error the
+// layers inside it return, and, for applied ones, the time since the gateway received the
+// event. Place it outermost, so that it sees every outcome.
 func (m *Metrics) Middleware(consumer string) Middleware {
 	applied := m.outcomes.WithLabelValues(consumer, "applied")
+	duplicate := m.outcomes.WithLabelValues(consumer, "duplicate")
+	stale := m.outcomes.WithLabelValues(consumer, "stale")
 	retry := m.outcomes.WithLabelValues(consumer, "retry")
 	dead := m.outcomes.WithLabelValues(consumer, "dead_lettered")
 	lag := m.lag.WithLabelValues(consumer)
@@ -71,12 +68,15 @@ func (m *Metrics) Middleware(consumer string) Middleware {
 			now := time.Now()
 			for i, err := range errs {
 				switch {
-				case err == nil && batch[i].skipped: // counted by Skipped
 				case err == nil:
 					applied.Inc()
 					if rt := batch[i].Event.ReceivedTime; !rt.IsZero() {
 						lag.Observe(now.Sub(rt).Seconds())
 					}
+				case errors.Is(err, ErrAlreadyApplied):
+					duplicate.Inc()
+				case errors.Is(err, ErrSuperseded):
+					stale.Inc()
 				case errors.Is(err, ErrDeadLettered):
 					dead.Inc()
 				case failure.ClassOf(err) == failure.ClassTransient:

@@ -24,7 +24,7 @@ type PipelineOptions struct {
 
 // Pipeline is a consumer with the standard middleware around its handler, outermost first:
 // metrics, dead letters, skipping entities deleted since, panic recovery, the idempotency
-// ledger, in-process retries. It also
+// ledger, decoding, in-process retries. Its handler receives decoded messages. It also
 // dead-letters messages that reach MaxDeliver without a verdict (see WatchMaxDeliveries).
 type Pipeline struct {
 	*Consumer
@@ -60,20 +60,16 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		return nil, fmt.Errorf("ledger %s: %w", cfg.Name, err)
 	}
 	dl := NewDeadLetters(js, cfg.Name, cfg.MaxDeliver, ledger, cfg.Logger)
-	cfg.DeadLetters = dl
 	mws := []Middleware{}
-	skipped := Skipped{}
 	if opts.Metrics != nil {
 		mws = append(mws, opts.Metrics.Middleware(cfg.Name))
-		skipped = opts.Metrics.Skipped(cfg.Name)
 	}
-	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger, skipped), decoded(), Retry(opts.Retry))
+	mws = append(mws, DeadLetter(dl), SkipDeleted(js, cfg.Stream), Recover(), Idempotent(ledger), Decode(), Retry(opts.Retry))
 	h := Chain(handler, mws...)
 	c, err := New(ctx, js, cfg, h)
 	if err != nil {
 		return nil, err
 	}
-	c.lazy = true
 	rcfg := cfg
 	rcfg.Stream, rcfg.DeliverPolicy = cfg.ReplayStream, jetstream.DeliverAllPolicy
 	rcfg.FilterSubjects = []string{ReplaySubject(cfg.Name, ">")}
@@ -82,7 +78,6 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 	if err != nil {
 		return nil, err
 	}
-	replays.lazy = true
 	stopWatching, err := dl.WatchMaxDeliveries(ctx, js, cfg.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("watch max deliveries: %w", err)

@@ -37,8 +37,9 @@ func (c RetryConfig) withDefaults() RetryConfig {
 // Retry retries the messages whose error is transient, in process, with jittered
 // exponential backoff, for at most the budget. A Retry-After longer than what is left of
 // the budget ends the retries at once. While it waits it tells JetStream the messages are
-// in progress, so their AckWait does not run out. Permanent errors and successes pass
-// through untouched; ctx ending stops the retries.
+// in progress, so their AckWait does not run out. Permanent errors, successes and messages
+// kept from the handler (ErrAlreadyApplied, ErrSuperseded) pass through untouched; ctx
+// ending stops the retries.
 func Retry(cfg RetryConfig) Middleware {
 	cfg = cfg.withDefaults()
 	return func(next BatchHandler) BatchHandler {
@@ -52,7 +53,7 @@ func Retry(cfg RetryConfig) Middleware {
 				var again []int
 				wait := time.Duration(0)
 				for i, err := range errs {
-					if err != nil && !failure.IsPermanent(err) {
+					if err != nil && !failure.IsPermanent(err) && !skipped(err) {
 						again = append(again, i)
 						wait = max(wait, failure.RetryAfterOf(err))
 					}
@@ -76,10 +77,7 @@ func Retry(cfg RetryConfig) Middleware {
 					return errs
 				case <-t.C:
 				}
-				retried := next(ctx, subset(batch, again))
-				for k, i := range again {
-					errs[i] = retried[k]
-				}
+				passOn(ctx, next, batch, again, errs)
 			}
 		}
 	}
