@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // Config describes a durable consumer. Name and FilterSubjects are required; every other
@@ -52,13 +53,13 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Stream == "" {
-		c.Stream = "EVENTS"
+		c.Stream = streams.Events
 	}
 	if c.ReplayStream == "" {
-		c.ReplayStream = "REPLAY"
+		c.ReplayStream = streams.Replay
 	}
 	if c.DeadLetterStream == "" {
-		c.DeadLetterStream = "DLQ"
+		c.DeadLetterStream = streams.DeadLetters
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
@@ -305,11 +306,12 @@ func (c *Consumer) nakDelay(delivered uint64) time.Duration {
 // RegisterFlags binds c's tunables to fs with their defaults, so every consumer service
 // offers the same settings under the same names.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "time JetStream waits for a verdict before redelivering")
-	fs.IntVar(&c.MaxDeliver, "max-deliver", 10, "deliveries before a failing event is dead-lettered as exhausted")
-	fs.IntVar(&c.MaxAckPending, "max-ack-pending", 1000, "events in flight across all replicas")
-	fs.IntVar(&c.BatchSize, "batch-size", 100, "most events handed to the sink at once")
-	fs.DurationVar(&c.BatchLinger, "batch-linger", 5*time.Millisecond, "how long a batch waits to fill")
-	fs.DurationVar(&c.NakDelay, "nak-delay", time.Second, "first redelivery delay after a failure; doubles per delivery")
-	fs.DurationVar(&c.NakDelayMax, "nak-delay-max", 2*time.Minute, "longest redelivery delay")
+	c.setDefaults()
+	fs.DurationVar(&c.AckWait, "ack-wait", c.AckWait, "time JetStream waits for a verdict before redelivering")
+	fs.IntVar(&c.MaxDeliver, "max-deliver", c.MaxDeliver, "deliveries before a failing event is dead-lettered as exhausted")
+	fs.IntVar(&c.MaxAckPending, "max-ack-pending", c.MaxAckPending, "events in flight across all replicas")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most events handed to the sink at once")
+	fs.DurationVar(&c.BatchLinger, "batch-linger", c.BatchLinger, "how long a batch waits to fill")
+	fs.DurationVar(&c.NakDelay, "nak-delay", c.NakDelay, "first redelivery delay after a failure; doubles per delivery")
+	fs.DurationVar(&c.NakDelayMax, "nak-delay-max", c.NakDelayMax, "longest redelivery delay")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 type harness struct {
@@ -367,7 +368,7 @@ func TestMaxDeliveriesAdvisoryDeadLetters(t *testing.T) {
 			ctx := context.Background()
 			dl := consumer.NewDeadLetters(h.js, "stuck", 2, nil, zerologNop())
 			if tt.kept {
-				if _, err := h.js.CreateStream(ctx, jetstream.StreamConfig{Name: consumer.AdvisoryStream,
+				if _, err := h.js.CreateStream(ctx, jetstream.StreamConfig{Name: streams.Advisories,
 					Subjects: []string{"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"}}); err != nil {
 					t.Fatal(err)
 				}
@@ -397,7 +398,7 @@ func TestMaxDeliveriesAdvisoryDeadLetters(t *testing.T) {
 			}
 			if tt.kept {
 				natstest.Eventually(t, 5*time.Second, "advisory kept", func() bool {
-					s, _ := h.js.Stream(ctx, consumer.AdvisoryStream)
+					s, _ := h.js.Stream(ctx, streams.Advisories)
 					info, err := s.Info(ctx)
 					return err == nil && info.State.Msgs == 1
 				})
@@ -423,7 +424,7 @@ func TestPolledEventsApplyOnlyWhenNewer(t *testing.T) {
 	poll := func(eventID string, at time.Time) {
 		ce := event.New("servicetrade-poll", "t", "asset", "5", "updated", eventID, at, time.Now(), []byte(`{}`))
 		msg := &nats.Msg{Subject: "events.t.asset.5.updated", Data: ce.AppendJSON(nil),
-			Header: nats.Header{jetstream.MsgIDHeader: []string{eventID}, consumer.HeaderOrigin: []string{consumer.OriginPoll}}}
+			Header: nats.Header{jetstream.MsgIDHeader: []string{eventID}, event.HeaderOrigin: []string{event.OriginPoll}}}
 		if _, err := h.js.PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // DLQPrefix is the first token of every dead letter's subject; the DLQ stream captures
@@ -80,7 +81,7 @@ func originalOf(m *Message) Original {
 		o.Stream, o.Attempts = m.Meta.Stream, m.Meta.NumDelivered
 	}
 	if m.Replay != nil {
-		o.Stream = "EVENTS"
+		o.Stream = streams.Events
 		o.Header = CarriedHeader(m.Msg.Headers())
 		for k := range o.Header {
 			if strings.HasPrefix(k, "Fs-Replay-") || k == HeaderRedriveOf {
@@ -179,9 +180,6 @@ type maxDeliveriesAdvisory struct {
 	Deliveries uint64 `json:"deliveries"`
 }
 
-// AdvisoryStream keeps JetStream's MAX_DELIVERIES advisories (streams/ADVISORIES.json).
-const AdvisoryStream = "ADVISORIES"
-
 // WatchMaxDeliveries dead-letters messages that reached MaxDeliver without a verdict from
 // the consumer — its process died or stalled past AckWait on the last delivery — from
 // JetStream's MAX_DELIVERIES advisories, so that no message falls between stream and DLQ.
@@ -190,7 +188,7 @@ const AdvisoryStream = "ADVISORIES"
 // still handled; otherwise they are subscribed to directly. Call stop to stop watching.
 func (d *DeadLetters) WatchMaxDeliveries(ctx context.Context, js jetstream.JetStream, stream string) (stop func(), err error) {
 	subj := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", stream, d.consumer)
-	if _, err := js.Stream(ctx, AdvisoryStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+	if _, err := js.Stream(ctx, streams.Advisories); errors.Is(err, jetstream.ErrStreamNotFound) {
 		sub, err := js.Conn().Subscribe(subj, func(m *nats.Msg) {
 			if err := d.deadLetterAdvised(js, m.Data); err != nil {
 				d.log.Error().Err(err).Msg("max deliveries advisory")
@@ -203,7 +201,7 @@ func (d *DeadLetters) WatchMaxDeliveries(ctx context.Context, js jetstream.JetSt
 	} else if err != nil {
 		return nil, err
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, AdvisoryStream, jetstream.ConsumerConfig{
+	c, err := js.CreateOrUpdateConsumer(ctx, streams.Advisories, jetstream.ConsumerConfig{
 		Durable:       "max-deliveries-" + stream + "-" + d.consumer,
 		Description:   "dead-letters what " + d.consumer + " never gave a verdict on",
 		FilterSubject: subj,
@@ -256,4 +254,54 @@ func (d *DeadLetters) deadLetterAdvised(js jetstream.JetStream, data []byte) err
 	cause := fmt.Errorf("reached MaxDeliver (%d deliveries) without being acknowledged: the consumer crashed or stalled past AckWait", a.Deliveries)
 	o := Original{Subject: raw.Subject, Header: raw.Header, Data: raw.Data, Stream: a.Stream, Sequence: a.StreamSeq, Attempts: a.Deliveries, EventID: ce.ID}
 	return d.Publish(ctx, o, ClassExhausted, cause, first)
+}
+
+// StoredDeadLetter is a dead letter read back from DLQ: where it is, its provenance, and the
+// original message (Header holds the provenance headers too).
+type StoredDeadLetter struct {
+	Sequence     uint64      `json:"seq"` // in DLQ
+	Subject      string      `json:"subject"`
+	Original     string      `json:"original_subject"`
+	OriginalSeq  uint64      `json:"original_seq"`
+	Consumer     string      `json:"consumer"`
+	Class        string      `json:"class"`
+	Error        string      `json:"error"`
+	Attempts     int         `json:"attempts"`
+	FirstFailure time.Time   `json:"first_failure"`
+	LastFailure  time.Time   `json:"last_failure"`
+	Header       nats.Header `json:"-"`
+	Data         []byte      `json:"-"`
+}
+
+// ReadDeadLetter reads the dead letter stored at DLQ sequence seq on subject with headers h
+// and data. Provenance a header lacks is left zero.
+func ReadDeadLetter(seq uint64, subject string, h nats.Header, data []byte) StoredDeadLetter {
+	d := StoredDeadLetter{Sequence: seq, Subject: subject, Original: h.Get(HeaderDLQSubject), Consumer: h.Get(HeaderDLQConsumer),
+		Class: h.Get(HeaderDLQClass), Error: h.Get(HeaderDLQError), Header: h, Data: data}
+	d.OriginalSeq, _ = strconv.ParseUint(h.Get(HeaderDLQSequence), 10, 64)
+	d.Attempts, _ = strconv.Atoi(h.Get(HeaderDLQAttempts))
+	d.FirstFailure, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderDLQFirstFailure))
+	d.LastFailure, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderDLQLastFailure))
+	return d
+}
+
+// RedriveMsg is the message that re-delivers d to the consumer that failed it, and only to
+// it, through the REPLAY stream; the consumer removes d from DLQ once it has settled the
+// message (applied, or dead-lettered anew). A dead letter without its consumer or original
+// subject cannot be redriven.
+func (d StoredDeadLetter) RedriveMsg() (*nats.Msg, error) {
+	if d.Consumer == "" || d.Original == "" {
+		return nil, fmt.Errorf("dead letter %d has no consumer or original subject", d.Sequence)
+	}
+	h := CarriedHeader(d.Header)
+	for k := range h {
+		if strings.HasPrefix(k, "Fs-Dlq-") {
+			delete(h, k)
+		}
+	}
+	h.Set(HeaderReplaySubject, d.Original)
+	h.Set(HeaderReplaySequence, strconv.FormatUint(d.OriginalSeq, 10))
+	h.Set(HeaderRedriveOf, strconv.FormatUint(d.Sequence, 10))
+	h.Set(jetstream.MsgIDHeader, "redrive:"+strconv.FormatUint(d.Sequence, 10))
+	return &nats.Msg{Subject: ReplaySubject(d.Consumer, d.Original), Header: h, Data: d.Data}, nil
 }

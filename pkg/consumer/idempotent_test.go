@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
+	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
 )
 
@@ -19,7 +20,7 @@ func TestIdempotent(t *testing.T) {
 	webhook := func(id string, at time.Time) *nats.Msg { return assetEvent(id, 1, "updated", at, "") }
 	polled := func(id string, at time.Time) *nats.Msg {
 		m := webhook(id, at)
-		m.Header.Set(consumer.HeaderOrigin, consumer.OriginPoll)
+		m.Header.Set(event.HeaderOrigin, event.OriginPoll)
 		return m
 	}
 	withoutID := func(m *nats.Msg) *nats.Msg { m.Header.Del(jetstream.MsgIDHeader); return m }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
@@ -300,13 +301,6 @@ func (v version) olderThan(o version) bool {
 	return v.Time < o.Time || (v.Time == o.Time && v.Seq < o.Seq)
 }
 
-// HeaderOrigin marks where an event came from when it was not a webhook; OriginPoll is an
-// event a poller found by reading the source's current state.
-const (
-	HeaderOrigin = "Fs-Origin"
-	OriginPoll   = "poll"
-)
-
 // claim makes m the newest version of its entity unless a newer event of that entity was
 // already claimed, in which case it returns stale = true. Claiming before applying keeps
 // replicas that race on one entity from applying an older change after a newer one. An
@@ -338,7 +332,7 @@ func (l *Ledger) claim(ctx context.Context, m *Message) (stale bool, err error) 
 			}
 			// A polled event restates a change; it applies only if it is strictly newer
 			// than what was applied, so a poll never repeats a delivered webhook.
-			if m.Msg.Headers().Get(HeaderOrigin) == OriginPoll && mine.Time <= cur.Time {
+			if event.OriginOf(m.Msg.Headers()) == event.OriginPoll && mine.Time <= cur.Time {
 				return true, nil
 			}
 		}

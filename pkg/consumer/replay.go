@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ReplayPrefix is the first token of replay subjects: replay.<consumer>.<original subject>.
@@ -83,4 +84,22 @@ func (m *Message) EventsSequence() uint64 {
 		return 0
 	}
 	return m.Meta.Sequence.Stream
+}
+
+// ReplayMsg is the message that re-delivers the event stored on EVENTS subject subject at
+// sequence seq, with headers h and data, to consumer target only; force applies it even if
+// the ledger says it was applied. run distinguishes the message ids of one replay from
+// another's, so a window replayed twice is stored twice.
+func ReplayMsg(target, subject string, seq uint64, h nats.Header, data []byte, force bool, run string) *nats.Msg {
+	out := CarriedHeader(h)
+	if id := h.Get(jetstream.MsgIDHeader); id != "" {
+		out.Set(HeaderEventID, id) // lets the consumer's ledger skip it undecoded
+	}
+	out.Set(HeaderReplaySubject, subject)
+	out.Set(HeaderReplaySequence, strconv.FormatUint(seq, 10))
+	if force {
+		out.Set(HeaderReplayForce, "true")
+	}
+	out.Set(jetstream.MsgIDHeader, "replay:"+target+":"+strconv.FormatUint(seq, 10)+":"+run)
+	return &nats.Msg{Subject: ReplaySubject(target, subject), Header: out, Data: data}
 }

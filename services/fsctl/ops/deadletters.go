@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,21 +17,10 @@ import (
 	"github.com/fieldstream/fieldstream/streams"
 )
 
-// DeadLetter is one message of the DLQ stream, read from its provenance headers.
+// DeadLetter is one message of the DLQ stream, with the kind of failure it is.
 type DeadLetter struct {
-	Sequence     uint64      `json:"seq"` // in DLQ
-	Subject      string      `json:"subject"`
-	Original     string      `json:"original_subject"`
-	OriginalSeq  uint64      `json:"original_seq"`
-	Consumer     string      `json:"consumer"`
-	Class        string      `json:"class"`
-	Error        string      `json:"error"`
-	Attempts     int         `json:"attempts"`
-	FirstFailure time.Time   `json:"first_failure"`
-	LastFailure  time.Time   `json:"last_failure"`
-	Fingerprint  string      `json:"fingerprint"`
-	Header       nats.Header `json:"-"`
-	Data         []byte      `json:"-"`
+	consumer.StoredDeadLetter
+	Fingerprint string `json:"fingerprint"`
 }
 
 // Selection picks dead letters; zero fields select everything.
@@ -80,14 +67,8 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, sel Selection)
 }
 
 func parseDeadLetter(seq uint64, subject string, h nats.Header, data []byte) DeadLetter {
-	d := DeadLetter{Sequence: seq, Subject: subject, Original: h.Get(consumer.HeaderDLQSubject), Consumer: h.Get(consumer.HeaderDLQConsumer),
-		Class: h.Get(consumer.HeaderDLQClass), Error: h.Get(consumer.HeaderDLQError), Header: h, Data: data}
-	d.OriginalSeq, _ = strconv.ParseUint(h.Get(consumer.HeaderDLQSequence), 10, 64)
-	d.Attempts, _ = strconv.Atoi(h.Get(consumer.HeaderDLQAttempts))
-	d.FirstFailure, _ = time.Parse(time.RFC3339Nano, h.Get(consumer.HeaderDLQFirstFailure))
-	d.LastFailure, _ = time.Parse(time.RFC3339Nano, h.Get(consumer.HeaderDLQLastFailure))
-	d.Fingerprint = Fingerprint(d.Consumer, d.Class, d.Error)
-	return d
+	d := consumer.ReadDeadLetter(seq, subject, h, data)
+	return DeadLetter{StoredDeadLetter: d, Fingerprint: Fingerprint(d.Consumer, d.Class, d.Error)}
 }
 
 // variable parts of error messages: numbers, UUIDs, hex digests, URLs' hosts and ports.
@@ -151,21 +132,11 @@ func Redrive(ctx context.Context, js jetstream.JetStream, sel Selection, dryRun 
 		return letters, err
 	}
 	for i, d := range letters {
-		if d.Consumer == "" || d.Original == "" {
-			return letters[:i], fmt.Errorf("dead letter %d has no consumer or original subject", d.Sequence)
+		msg, err := d.RedriveMsg()
+		if err == nil {
+			_, err = js.PublishMsg(ctx, msg)
 		}
-		h := consumer.CarriedHeader(d.Header)
-		for k := range h {
-			if strings.HasPrefix(k, "Fs-Dlq-") {
-				delete(h, k)
-			}
-		}
-		h.Set(consumer.HeaderReplaySubject, d.Original)
-		h.Set(consumer.HeaderReplaySequence, strconv.FormatUint(d.OriginalSeq, 10))
-		h.Set(consumer.HeaderRedriveOf, strconv.FormatUint(d.Sequence, 10))
-		h.Set(jetstream.MsgIDHeader, "redrive:"+strconv.FormatUint(d.Sequence, 10))
-		msg := &nats.Msg{Subject: consumer.ReplaySubject(d.Consumer, d.Original), Header: h, Data: d.Data}
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
+		if err != nil {
 			return letters[:i], fmt.Errorf("redrive dead letter %d: %w", d.Sequence, err)
 		}
 	}

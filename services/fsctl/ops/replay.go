@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
@@ -106,17 +105,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, spec ReplaySpec, dryRun
 				return err
 			}
 		}
-		h := consumer.CarriedHeader(m.Headers())
-		if id := m.Headers().Get(jetstream.MsgIDHeader); id != "" {
-			h.Set(consumer.HeaderEventID, id) // lets the consumer's ledger skip it undecoded
-		}
-		h.Set(consumer.HeaderReplaySubject, m.Subject())
-		h.Set(consumer.HeaderReplaySequence, strconv.FormatUint(seq, 10))
-		if spec.Force {
-			h.Set(consumer.HeaderReplayForce, "true")
-		}
-		h.Set(jetstream.MsgIDHeader, "replay:"+spec.Consumer+":"+strconv.FormatUint(seq, 10)+":"+run)
-		f, err := js.PublishMsgAsync(&nats.Msg{Subject: consumer.ReplaySubject(spec.Consumer, m.Subject()), Header: h, Data: m.Data()})
+		f, err := js.PublishMsgAsync(consumer.ReplayMsg(spec.Consumer, m.Subject(), seq, m.Headers(), m.Data(), spec.Force, run))
 		if err != nil {
 			return fmt.Errorf("re-deliver event %d: %w", seq, err)
 		}
