@@ -29,7 +29,6 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/envflag"
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
-	"github.com/fieldstream/fieldstream/pkg/natsembed"
 )
 
 // Program describes a binary to Run.
@@ -46,10 +45,11 @@ type Program struct {
 	EnvPrefix string
 	// WithoutNATS: the program does not connect to NATS (it has no -nats-* flags).
 	WithoutNATS bool
-	// Embed, if set, makes -nats-url default to empty, and an empty -nats-url runs this
-	// embedded JetStream server in the process (with flags -data-dir, -nats-listen and
-	// -sync-always filling it) and connects to it.
-	Embed *natsembed.Config
+	// Embed, if set, makes -nats-url default to empty, and an empty -nats-url runs a NATS
+	// server in the process with Embed (natsembed.Start, say) as the flags -data-dir,
+	// -nats-listen and -sync-always say, and connects to it. Only a program that embeds
+	// links a server.
+	Embed func(EmbedConfig) (clientURL string, shutdown func(), err error)
 	// ConsoleLog makes -log-format default to "console" (for people) instead of "json".
 	ConsoleLog bool
 	// Validate, if set, checks the program's settings once they are parsed, before anything
@@ -59,6 +59,16 @@ type Program struct {
 	// bounds the set-up only: nothing may keep it; long-lived work runs in actors (p.Go,
 	// p.Serve) with the context they are given.
 	Wire func(setup context.Context, p *Process) error
+}
+
+// EmbedConfig is what the flags say of an embedded NATS server.
+type EmbedConfig struct {
+	Host       string
+	Port       int
+	StoreDir   string // absolute
+	SyncAlways bool   // fsync before every acknowledgement (sync_interval: always)
+	// Logger is for the server's warnings and errors.
+	Logger zerolog.Logger
 }
 
 // Env is what a process gets from the operating system; tests give their own.
@@ -92,7 +102,7 @@ type Process struct {
 	NATSURL string
 	// Embedded is the configuration of the NATS server the process embeds; nil when it
 	// connects to a server of its own.
-	Embedded *natsembed.Config
+	Embedded *EmbedConfig
 	Stdout   io.Writer
 
 	group    run.Group
@@ -241,19 +251,19 @@ func Run(ctx context.Context, prog Program, env Env) error {
 	}
 	var nc *nats.Conn
 	var closeFirst []func()
-	var embedded *natsembed.Config
+	var embedded *EmbedConfig
 	if !prog.WithoutNATS {
 		if s.nats.URL == "" && prog.Embed != nil {
-			cfg, err := s.embedConfig(*prog.Embed, log)
+			cfg, err := s.embedConfig(log)
 			if err != nil {
 				return err
 			}
-			srv, err := natsembed.Start(cfg)
+			url, shutdown, err := prog.Embed(cfg)
 			if err != nil {
 				return err
 			}
-			closeFirst = append(closeFirst, func() { srv.Shutdown(); srv.WaitForShutdown() })
-			s.nats.URL, embedded = srv.ClientURL(), &cfg
+			closeFirst = append(closeFirst, shutdown)
+			s.nats.URL, embedded = url, &cfg
 		}
 		if nc, err = natsconn.Connect(s.nats, "fieldstream-"+prog.Name, log); err != nil {
 			runAll(closeFirst)

@@ -114,7 +114,9 @@ func TestStopDrains(t *testing.T) {
 		return nil
 	}}
 	done := make(chan error, 1)
-	go func() { done <- daemon.Run(ctx, prog, env(nil, map[string]string{"NATS_URL": srv.ClientURL()}, io.Discard)) }()
+	go func() {
+		done <- daemon.Run(ctx, prog, env(nil, map[string]string{"NATS_URL": srv.ClientURL()}, io.Discard))
+	}()
 	url := <-base
 	answer := make(chan string, 1)
 	go func() {
@@ -146,7 +148,7 @@ func TestStopDrains(t *testing.T) {
 func TestEmbed(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	var stored atomic.Bool
-	prog := daemon.Program{Name: "test", Embed: &natsembed.Config{ServerName: "embedded"}, Wire: func(setup context.Context, p *daemon.Process) error {
+	prog := daemon.Program{Name: "test", Embed: natsembed.Embed("embedded"), Wire: func(setup context.Context, p *daemon.Process) error {
 		if p.Embedded == nil || p.Embedded.StoreDir != dir {
 			return fmt.Errorf("embedded %+v, want store %s", p.Embedded, dir)
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
-	"github.com/fieldstream/fieldstream/pkg/natsembed"
 )
 
 // DefaultNATSURL is where a program connects unless told otherwise: the nats CLI's default,
@@ -71,9 +70,10 @@ func (s *settings) logger(w io.Writer, name string) (zerolog.Logger, error) {
 	return zerolog.New(w).Level(level).With().Timestamp().Str("service", name).Logger(), nil
 }
 
-// embedConfig is base with the embedded server's flags applied; the server logs its
-// warnings and errors through log.
-func (s *settings) embedConfig(base natsembed.Config, log zerolog.Logger) (natsembed.Config, error) {
+// embedConfig is what the embedded server's flags say; the server logs its warnings and
+// errors through log.
+func (s *settings) embedConfig(log zerolog.Logger) (EmbedConfig, error) {
+	var base EmbedConfig
 	host, port, err := net.SplitHostPort(s.natsListen)
 	if err != nil {
 		return base, fmt.Errorf("-nats-listen: %w", err)
@@ -85,7 +85,7 @@ func (s *settings) embedConfig(base natsembed.Config, log zerolog.Logger) (natse
 	if base.StoreDir, err = filepath.Abs(s.dataDir); err != nil {
 		return base, fmt.Errorf("-data-dir: %w", err)
 	}
-	base.SyncAlways = base.SyncAlways || s.syncAlways
+	base.SyncAlways = s.syncAlways
 	base.Logger = log.With().Str("component", "nats").Logger().Level(zerolog.WarnLevel)
 	return base, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/daemon"
 )
 
 // Config is an embedded server's configuration; the zero value is not valid: StoreDir is
@@ -80,3 +82,15 @@ func (l logAdapter) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format
 func (l logAdapter) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
 func (l logAdapter) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
 func (l logAdapter) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+
+// Embed starts a server named name as the daemon's flags say (daemon.Program.Embed) and
+// returns its client URL and how to shut it down.
+func Embed(name string) func(daemon.EmbedConfig) (string, func(), error) {
+	return func(c daemon.EmbedConfig) (string, func(), error) {
+		s, err := Start(Config{Host: c.Host, Port: c.Port, StoreDir: c.StoreDir, SyncAlways: c.SyncAlways, ServerName: name, Logger: c.Logger})
+		if err != nil {
+			return "", nil, err
+		}
+		return s.ClientURL(), func() { s.Shutdown(); s.WaitForShutdown() }, nil
+	}
+}

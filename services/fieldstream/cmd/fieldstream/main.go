@@ -35,7 +35,7 @@ func main() {
 	fs.BoolVar(&o.Tenant.Create, "demo-tenant", true, "create tenant demo (token dev-token, the Standard Webhooks spec secret) if it does not exist")
 	withConsumers := fs.Bool("consumers", true, "run the assets, workorders and payroll consumers in this process (false: run them as their own binaries)")
 
-	daemon.Main(daemon.Program{Name: "fieldstream", Flags: fs, Embed: &natsembed.Config{ServerName: "fieldstream"}, ConsoleLog: true,
+	daemon.Main(daemon.Program{Name: "fieldstream", Flags: fs, Embed: natsembed.Embed("fieldstream"), ConsoleLog: true,
 		Validate: func() error {
 			if o.SendRate < 0 {
 				return fmt.Errorf("-sim-rate %v: must not be negative", o.SendRate)
