@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
 )
@@ -122,9 +123,13 @@ func claimVersion(ctx context.Context, l *Ledger, m *Message) error {
 }
 
 // recordApplied records the messages at idx that the handler applied, then stores the
-// applied sequences. A message applied but not recorded gets a transient error: its
-// redelivery applies it again, which the sinks, idempotent by event id, turn away.
+// applied sequences. What was applied is recorded even while the consumer stops (ctx
+// cancelled by a drain), within recordWithin. A message applied but not recorded gets a
+// transient error: its redelivery applies it again, which the sinks, idempotent by event
+// id, turn away.
 func recordApplied(ctx context.Context, l *Ledger, batch []*Message, idx []int, errs []error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordWithin)
+	defer cancel()
 	forEach(len(idx), func(k int) {
 		i := idx[k]
 		if errs[i] != nil {
@@ -136,6 +141,9 @@ func recordApplied(ctx context.Context, l *Ledger, batch []*Message, idx []int, 
 	})
 	l.flushSequences(ctx)
 }
+
+// recordWithin bounds the ledger writes that record a batch's applied events.
+const recordWithin = 10 * time.Second
 
 // forcedReplay reports whether m is an operator's forced replay, which is applied whatever
 // the ledger says.

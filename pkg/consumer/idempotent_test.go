@@ -170,3 +170,23 @@ func openLedger(t *testing.T, h *harness, sequences bool) *consumer.Ledger {
 func skippedErr(err error) bool {
 	return errors.Is(err, consumer.ErrAlreadyApplied) || errors.Is(err, consumer.ErrSuperseded)
 }
+
+// TestIdempotentRecordsWhileStopping: an event applied while the consumer is asked to stop
+// (its context cancelled by a drain, mid-batch) is still recorded, so that the next start
+// does not apply it again.
+func TestIdempotentRecordsWhileStopping(t *testing.T) {
+	h := newHarness(t)
+	l := openLedger(t, h, true)
+	ctx, stop := context.WithCancel(context.Background())
+	applyThenStop := func(ctx context.Context, batch []*consumer.Message) []error {
+		stop() // the drain begins while the sink call is under way
+		return make([]error, len(batch))
+	}
+	m := h.deliver(assetEvent("e1", 1, "updated", t0, ""))
+	if err := consumer.Idempotent(l)(applyThenStop)(ctx, []*consumer.Message{m})[0]; err != nil {
+		t.Fatalf("applied while stopping: %v, want it recorded", err)
+	}
+	if ok, err := l.Applied(context.Background(), "e1"); err != nil || !ok {
+		t.Fatalf("ledger records e1 applied: %v, %v", ok, err)
+	}
+}
