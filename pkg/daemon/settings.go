@@ -57,6 +57,7 @@ func (s *settings) logger(w io.Writer, name string) (zerolog.Logger, error) {
 	if err != nil {
 		return zerolog.Logger{}, fmt.Errorf("-log-level: %w", err)
 	}
+	w = zerolog.SyncWriter(w) // actors log concurrently, and w may be any writer
 	switch s.logFormat {
 	case "json":
 	case "console":
