@@ -21,6 +21,11 @@ require (
 )
 
 require (
+	github.com/svix/svix-webhooks v1.44.0
+	gopkg.in/validator.v2 v2.0.1 // indirect
+)
+
+require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
