@@ -539,3 +539,46 @@ func TestEventOverNATSLimit(t *testing.T) {
 		t.Fatalf("EVENTS holds %d messages, want 0", n)
 	}
 }
+
+// TestRateIsChargedInFull: a delivery larger than the tenant's burst is taken when the
+// bucket is full — it must never be refused for ever — but charged every event, so the
+// deliveries after it wait until the tenant's rate has paid for it: ServiceTrade's with a
+// 503 (it drops a 4xx), Standard Webhooks' with a 429, each with a Retry-After that says
+// how long. Clamping the charge to the burst let a tenant exceed its rate many times over.
+func TestRateIsChargedInFull(t *testing.T) {
+	e := newEnv(t)
+	e.putTenant("bulk", tenant.Config{ServiceTradeToken: "b", StandardSecrets: []string{specSecret}, RatePerSecond: 5, Burst: 10})
+	ids := make([]int64, 100)
+	for i := range ids {
+		ids[i] = int64(i + 1)
+	}
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("big", 1767106195, ids...), nil); a.status != 200 {
+		t.Fatalf("100 events with the bucket full: %d %v, want 200", a.status, a.body)
+	}
+	// 100 events at 5/s are 20 s of the tenant's rate; the bucket refills its 10 in 2 s.
+	e.now.Add(3)
+	a := e.post("/hooks/bulk/servicetrade/b", stDelivery("next", 1767106195, 101), nil)
+	if a.status != http.StatusServiceUnavailable || a.body["code"] != "rate_limited" {
+		t.Fatalf("ServiceTrade 3 s after 100 events: %d %v, want 503 rate_limited", a.status, a.body)
+	}
+	if n, _ := strconv.Atoi(a.retryAfter); n < 15 || n > 18 {
+		t.Fatalf("Retry-After %q, want the ~16.2 s until 90 events are paid for and one more fits", a.retryAfter)
+	}
+	body := []byte(`{"type":"asset.updated","data":{"id":7}}`)
+	a = e.post("/hooks/bulk/standard", body, signed(t, specSecret, "msg_bulk", e.now.Load(), body))
+	if a.status != http.StatusTooManyRequests || a.retryAfter == "" {
+		t.Fatalf("Standard Webhooks 3 s after 100 events: %d %v Retry-After %q, want 429 with Retry-After", a.status, a.body, a.retryAfter)
+	}
+	e.now.Add(17)
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("next", 1767106195, 101), nil); a.status != 200 {
+		t.Fatalf("once the 100 events are paid for: %d %v, want 200", a.status, a.body)
+	}
+	// A delivery above the burst waits for a full bucket, then goes through again.
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("big2", 1767106196, ids...), nil); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("100 events with the bucket not full: %d %v, want 503", a.status, a.body)
+	}
+	e.now.Add(3)
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("big2", 1767106196, ids...), nil); a.status != 200 {
+		t.Fatalf("100 events once the bucket is full again: %d %v, want 200", a.status, a.body)
+	}
+}
