@@ -15,6 +15,12 @@ const (
 	OriginPoll = "poll"
 )
 
+// DeadLetterReserve is the part of NATS's max_payload an event must leave free. A consumer
+// that cannot apply an event dead-letters it whole — payload and headers — plus provenance
+// headers that pkg/consumer bounds to at most this many bytes, so an event stored with this
+// much room left can always be dead-lettered. Producers refuse a larger event at once.
+const DeadLetterReserve = 4096
+
 // Message is an event as the EVENTS stream stores it: one NATS message on the event's
 // subject (Subject), CloudEvents JSON, with the event id as its Nats-Msg-Id. Every producer
 // builds it with NewMessage; consumers read the headers back with OriginOf.

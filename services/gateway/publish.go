@@ -100,11 +100,14 @@ func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []e
 	if !p.js.Conn().IsConnected() {
 		return publishResult{}, notPersisted(errors.New("not connected to NATS"))
 	}
-	// A message over the server's limit would be refused on every retry; say so now.
-	limit := p.js.Conn().MaxPayload()
+	// A message over the server's limit would be refused on every retry; say so now. An
+	// event must also leave room under the limit for its dead letter's provenance, or a
+	// consumer that cannot apply it could never dead-letter it.
+	limit := p.js.Conn().MaxPayload() - event.DeadLetterReserve
 	for _, m := range msgs {
 		if size := int64(batchSize(m)); size > limit {
-			return publishResult{}, fmt.Errorf("%w: an event of %d bytes, NATS takes at most %d", errEventTooLarge, size, limit)
+			return publishResult{}, fmt.Errorf("%w: an event of %d bytes, NATS takes at most %d with %d kept free for a dead letter",
+				errEventTooLarge, size, limit+event.DeadLetterReserve, event.DeadLetterReserve)
 		}
 	}
 	start := time.Now()
