@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
-	"github.com/fieldstream/fieldstream/services/gateway"
 )
 
 // TestLargestEventIsDeadLettered stores the largest event the gateway accepts from a
@@ -46,20 +44,7 @@ func TestLargestEventIsDeadLettered(t *testing.T) {
 	if mp := nc.MaxPayload(); mp != 1<<20 {
 		t.Fatalf("max_payload %d, want the default 1 MiB", mp)
 	}
-	kv, err := tenant.OpenBucket(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tenant.Put(ctx, kv, "acme", tenant.Config{StandardSecrets: []string{loadSecret}, RatePerSecond: 1e6, Burst: 1e6}); err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.Open(ctx, js, gateway.Settings{ApplyStreams: true}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	hs := httptest.NewServer(gw)
-	defer hs.Close()
+	hs := serveGateway(t, js, "acme", tenant.Config{StandardSecrets: []string{loadSecret}, RatePerSecond: 1e6, Burst: 1e6})
 	secret, err := webhook.ParseSecret(loadSecret)
 	if err != nil {
 		t.Fatal(err)

@@ -34,22 +34,9 @@ func TestStandardEndpointTakesIndependentSigners(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	_, js := natstest.Connect(t, natstest.RunServer(t))
-	kv, err := tenant.OpenBucket(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Mid-rotation: the new secret first, the spec's (old) one second.
 	const newSecret = "whsec_" + "c3ZpeC1pbmRlcGVuZGVudC1zaWduZXItc2VjcmV0LTMy"
-	if err := tenant.Put(ctx, kv, "acme", tenant.Config{StandardSecrets: []string{newSecret, loadSecret}}); err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.Open(ctx, js, gateway.Settings{ApplyStreams: true}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	hs := httptest.NewServer(gw)
-	defer hs.Close()
+	hs := serveGateway(t, js, "acme", tenant.Config{StandardSecrets: []string{newSecret, loadSecret}})
 
 	body := func(id int) []byte {
 		return []byte(fmt.Sprintf(`{"type":"asset.updated","timestamp":"2026-11-29T12:00:00Z","data":{"id":%d,"status":"inactive"}}`, id))
@@ -200,4 +187,27 @@ func getByMsgID(ctx context.Context, js jetstream.JetStream, id string) (*jetstr
 		}
 	}
 	return nil, fmt.Errorf("no message %s", id)
+}
+
+// serveGateway opens a gateway on js, as every binary does, for one tenant with cfg, and
+// serves it on a loopback port until the test ends.
+func serveGateway(t *testing.T, js jetstream.JetStream, name string, cfg tenant.Config) *httptest.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	kv, err := tenant.OpenBucket(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.Put(ctx, kv, name, cfg); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.Open(ctx, js, gateway.Settings{ApplyStreams: true}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	hs := httptest.NewServer(gw)
+	t.Cleanup(hs.Close)
+	return hs
 }
