@@ -19,9 +19,11 @@ import (
 	"github.com/fieldstream/fieldstream/streams"
 )
 
-// Tenants finds a tenant by name; *tenant.Directory implements it.
+// Tenants finds a tenant by name and lists the records it could not use; *tenant.Directory
+// implements it.
 type Tenants interface {
 	Lookup(name string) (*tenant.Tenant, bool)
+	Rejected() []tenant.Rejection
 }
 
 // Config configures a Gateway. JetStream and Tenants are required; every other field has
@@ -145,7 +147,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Metrics = prometheus.NewRegistry()
 		cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	m, err := newMetrics(cfg.Metrics)
+	m, err := newMetrics(cfg.Metrics, cfg.Tenants)
 	if err != nil {
 		return nil, err
 	}

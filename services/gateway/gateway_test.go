@@ -582,3 +582,34 @@ func TestRateIsChargedInFull(t *testing.T) {
 		t.Fatalf("100 events once the bucket is full again: %d %v, want 200", a.status, a.body)
 	}
 }
+
+// TestBadTenantRecordKeepsServing: a tenant record that does not parse must not unserve the
+// tenant — ServiceTrade counts a 404 as delivered and drops the events — so the gateway
+// keeps serving the last good record, and counts the bad one in /metrics.
+func TestBadTenantRecordKeepsServing(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.kv.Put(context.Background(), "demo", []byte(`{"servicetrade_token":"dev-token","burst":-1}`)); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "the bad record counted in /metrics", func() bool {
+		return strings.Contains(e.metrics(), "fieldstream_gateway_tenant_records_rejected 1")
+	})
+	if a := e.post("/hooks/demo/servicetrade/"+stToken, stDelivery("after-bad", 1767106195, 1), nil); a.status != 200 {
+		t.Fatalf("after a bad record: %d %v, want 200 from the last good record", a.status, a.body)
+	}
+	e.putTenant("demo", tenant.Config{ServiceTradeToken: stToken, RatePerSecond: 10000, Burst: 10000})
+	natstest.Eventually(t, 5*time.Second, "the fixed record clears the count", func() bool {
+		return strings.Contains(e.metrics(), "fieldstream_gateway_tenant_records_rejected 0")
+	})
+}
+
+// metrics returns the gateway's /metrics text.
+func (e *env) metrics() string {
+	resp, err := e.client.Get(e.url + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

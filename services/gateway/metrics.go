@@ -18,7 +18,7 @@ type metrics struct {
 	fallbacks  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, tenants Tenants) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldstream_gateway_requests_total",
@@ -47,7 +47,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests published event by event instead of in a group commit, by reason: seen (an event published lately, likely a repeat) or the JetStream error code that refused their batch.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks} {
+	rejected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "fieldstream_gateway_tenant_records_rejected",
+		Help: "Tenants whose newest record in the tenants bucket does not parse: each is served from its last good record, or not at all if it has none. `fsctl status` lists them.",
+	}, func() float64 { return float64(len(tenants.Rejected())) })
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks, rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway metrics: %w", err)
 		}
