@@ -11,11 +11,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -612,4 +614,68 @@ func (e *env) metrics() string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestUnansweredPublishesAreAnsweredAtOnce: when JetStream stops answering publishes (no
+// stream leader during an election; a stream whose store failed after ENOSPC), the gateway
+// must not let every request wait its whole answer deadline: it notices the stall, answers
+// the waiting requests and all that follow 503 with Retry-After at once, probes with one
+// request per interval, and stores again as soon as a probe is acknowledged. Here the stall
+// is EVENTS deleted and a plain subscriber on its subjects that never acknowledges.
+func TestUnansweredPublishesAreAnsweredAtOnce(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.AnswerWithin = 4 * time.Second })
+	ctx := context.Background()
+	if a := e.post("/hooks/demo/servicetrade/"+stToken, stDelivery("before", 1767106195, 1), nil); a.status != 200 {
+		t.Fatalf("before: %d %v", a.status, a.body)
+	}
+	if err := e.js.DeleteStream(ctx, "EVENTS"); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := natstest.Connect(t, e.srv)
+	swallow, err := nc.Subscribe("events.>", func(*nats.Msg) {}) // takes every publish, answers none
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	answers := make([]answer, 40)
+	took := make([]time.Duration, len(answers))
+	for i := range answers {
+		wg.Go(func() {
+			start := time.Now()
+			answers[i] = e.post("/hooks/demo/servicetrade/"+stToken, stDelivery(fmt.Sprint("during-", i), 1767106195, int64(100+i)), nil)
+			took[i] = time.Since(start)
+		})
+		if i == len(answers)/2 { // the other half once the gateway noticed
+			natstest.Eventually(t, 4*time.Second, "the stall noticed", func() bool {
+				return strings.Contains(e.metrics(), "fieldstream_gateway_jetstream_unavailable 1")
+			})
+		}
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if a.status != http.StatusServiceUnavailable || a.body["code"] != "not_persisted" || a.retryAfter == "" {
+			t.Errorf("request %d: %d %v Retry-After %q, want 503 not_persisted with Retry-After", i, a.status, a.body, a.retryAfter)
+		}
+		if took[i] >= 2*time.Second {
+			t.Errorf("request %d answered after %s: it waited on JetStream instead of being answered at once", i, took[i])
+		}
+	}
+	if !strings.Contains(e.metrics(), "fieldstream_gateway_jetstream_unavailable 1") {
+		t.Error("fieldstream_gateway_jetstream_unavailable is not 1")
+	}
+	if err := swallow.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Apply(ctx, e.js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, "stored again once a probe succeeds", func() bool {
+		return e.post("/hooks/demo/servicetrade/"+stToken, stDelivery("after", 1767106195, 2), nil).status == 200
+	})
+	if !strings.Contains(e.metrics(), "fieldstream_gateway_jetstream_unavailable 0") {
+		t.Error("fieldstream_gateway_jetstream_unavailable is not back to 0")
+	}
 }

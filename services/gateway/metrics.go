@@ -16,6 +16,7 @@ type metrics struct {
 	latency    prometheus.Histogram
 	batches    prometheus.Histogram
 	fallbacks  *prometheus.CounterVec
+	storeDown  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, tenants Tenants) (*metrics, error) {
@@ -47,11 +48,15 @@ func newMetrics(reg prometheus.Registerer, tenants Tenants) (*metrics, error) {
 			Help: "Requests published event by event instead of in a group commit, by reason: seen (an event published lately, likely a repeat) or the JetStream error code that refused their batch.",
 		}, []string{"reason"}),
 	}
+	m.storeDown = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fieldstream_gateway_jetstream_unavailable",
+		Help: "1 while JetStream is not storing (publishes unanswered or refused for want of resources): webhooks are answered 503 at once until a probe publish succeeds.",
+	})
 	rejected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "fieldstream_gateway_tenant_records_rejected",
 		Help: "Tenants whose newest record in the tenants bucket does not parse: each is served from its last good record, or not at all if it has none. `fsctl status` lists them.",
 	}, func() float64 { return float64(len(tenants.Rejected())) })
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks, rejected} {
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks, m.storeDown, rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway metrics: %w", err)
 		}
@@ -69,6 +74,14 @@ func (m *metrics) published(tenant, source string, r publishResult, took time.Du
 		m.duplicates.WithLabelValues(tenant, source).Add(float64(r.Duplicates))
 	}
 	m.latency.Observe(took.Seconds())
+}
+
+func (m *metrics) unavailable(down bool) {
+	if down {
+		m.storeDown.Set(1)
+	} else {
+		m.storeDown.Set(0)
+	}
 }
 
 func (m *metrics) batch(events int) { m.batches.Observe(float64(events)) }

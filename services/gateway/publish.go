@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -62,6 +63,7 @@ type publisher struct {
 	maxBytes    int // most bytes in one atomic batch (a first request is taken whatever its size)
 	concurrency int // most batches in flight
 	seen        *seenIDs
+	avail       *availability
 
 	mu      sync.Mutex
 	pending []*commitRequest
@@ -72,7 +74,7 @@ type publisher struct {
 func newPublisher(cfg Config, m *metrics) *publisher {
 	return &publisher{js: cfg.JetStream, metrics: m, log: cfg.Logger,
 		maxEvents: cfg.CommitMaxEvents, maxBytes: maxBatchBytes, concurrency: cfg.CommitConcurrency,
-		seen: newSeenIDs(seenPerGeneration)}
+		seen: newSeenIDs(seenPerGeneration), avail: newAvailability(cfg.UnavailableAfter, cfg.Logger, m.unavailable)}
 }
 
 // commitRequest is one request's events waiting for a batch.
@@ -110,6 +112,12 @@ func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []e
 				errEventTooLarge, size, limit+event.DeadLetterReserve, event.DeadLetterReserve)
 		}
 	}
+	probe, err := p.avail.admit(time.Now())
+	if err != nil {
+		return publishResult{}, notPersisted(err)
+	}
+	ctx, done := p.avail.watch(ctx, probe)
+	defer done()
 	start := time.Now()
 	res, err := p.persist(ctx, msgs)
 	if err != nil {
@@ -142,7 +150,7 @@ func (p *publisher) persist(ctx context.Context, msgs []event.Message) (publishR
 		}
 		return r.res, r.err
 	case <-ctx.Done():
-		return publishResult{}, notPersisted(ctx.Err())
+		return publishResult{}, notPersisted(context.Cause(ctx))
 	}
 }
 
@@ -223,6 +231,19 @@ func (p *publisher) commit(batch []*commitRequest) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// Nobody waits for a batch whose every request has been answered (its deadline passed,
+	// or JetStream stalled and the requests were answered 503): stop waiting for it too,
+	// so the next batch — the probe that finds JetStream storing again — is not held up.
+	var waiting atomic.Int32
+	waiting.Store(int32(len(live)))
+	for _, r := range live {
+		stop := context.AfterFunc(r.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	p.metrics.batch(len(msgs))
 	if len(msgs) == 1 {
 		res, err := p.publishEach(ctx, live[0].msgs)
@@ -242,6 +263,9 @@ func (p *publisher) commit(batch []*commitRequest) {
 			ev = p.log.Debug() // an old event repeated: expected now and then
 		}
 		ev.Err(err).Int("events", len(msgs)).Msg("atomic batch refused; its events are published one by one")
+	}
+	if err == nil {
+		p.avail.acked()
 	}
 	for _, r := range live {
 		switch {
@@ -271,6 +295,7 @@ func (p *publisher) publishEach(ctx context.Context, msgs []event.Message) (publ
 	for _, m := range msgs {
 		f, err := p.js.PublishMsgAsync(m.NATS(), jetstream.WithStallWait(remaining(ctx)))
 		if err != nil {
+			p.avail.refused(err)
 			return res, notPersisted(err)
 		}
 		futures = append(futures, f)
@@ -278,6 +303,7 @@ func (p *publisher) publishEach(ctx context.Context, msgs []event.Message) (publ
 	for _, f := range futures {
 		select {
 		case ack := <-f.Ok():
+			p.avail.acked()
 			if ack.Duplicate {
 				res.Duplicates++
 			} else {
@@ -288,9 +314,10 @@ func (p *publisher) publishEach(ctx context.Context, msgs []event.Message) (publ
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum {
 				return res, fmt.Errorf("%w: over the stream's max_msg_size", errEventTooLarge)
 			}
+			p.avail.refused(err)
 			return res, notPersisted(err)
 		case <-ctx.Done():
-			return res, notPersisted(ctx.Err())
+			return res, notPersisted(context.Cause(ctx))
 		}
 	}
 	return res, nil
