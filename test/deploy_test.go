@@ -29,7 +29,11 @@ func TestDeployConfig(t *testing.T) {
 		t.Setenv(name, pub)
 		users[pub] = strings.ToLower(strings.TrimPrefix(name, "FS_NKEY_"))
 	}
-	opts, err := server.ProcessConfigFile(deployConfig(t, root, 4222, 8222)) // with the test's certificates
+	conf, err := harness.DeployConfig("../deploy/nats-server.conf", root, "127.0.0.1:4222", "127.0.0.1:8222") // with the test's certificates
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(conf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,9 @@ const (
 // DeliveryRecord is the outcome of one webhook delivery the feed made, with the exact body
 // it POSTed, so that a test driver can derive the events the gateway made of it.
 type DeliveryRecord struct {
-	MessageID string          `json:"messageId"`
+	// Source is SourceServiceTrade (the zero value reads as it) or SourceStandard.
+	Source    string          `json:"source,omitempty"`
+	MessageID string          `json:"messageId"` // ServiceTrade's messageId; a Standard Webhooks delivery's webhook-id`
 	Seq       uint64          `json:"seq"`
 	Duplicate bool            `json:"duplicate,omitempty"`
 	Attempts  int             `json:"attempts"` // POSTs begun; 0: never sent
@@ -42,10 +44,13 @@ type AccountSnapshot struct {
 	Locations   []int64                   `json:"locations"`
 	ClockEvents []servicetrade.ClockEvent `json:"clockEvents"`
 	EECodes     map[int64]string          `json:"eecodes"`
+	// Updated is every existing entity's last update (Unix seconds) by ServiceTrade
+	// type (job, asset, location, clock) and id: what a poll now would read.
+	Updated map[string]map[int64]int64 `json:"updated"`
 }
 
-// Feed sends the stack's account changes as ServiceTrade webhooks on demand and keeps the
-// outcome of every delivery, for a driver in another process (the chaos campaign) that
+// Feed sends the stack's account changes as ServiceTrade webhooks — and, if configured,
+// some as Standard Webhooks beside them — on demand and keeps the outcome of every delivery, for a driver in another process (the chaos campaign) that
 // must know what was attempted and what was answered 2xx. Its handler serves
 //
 //	POST FeedPrefix+"start"       start sending (409 if already sending)
@@ -55,8 +60,9 @@ type AccountSnapshot struct {
 //
 // It is safe for concurrent use.
 type Feed struct {
-	stack  *Stack
-	sender *servicetrade.Sender
+	stack    *Stack
+	sender   *servicetrade.Sender
+	standard *StandardSender // nil: ServiceTrade only
 
 	mu      sync.Mutex
 	records []DeliveryRecord
@@ -65,7 +71,8 @@ type Feed struct {
 }
 
 // NewFeed returns a stopped feed of stack's account per cfg; cfg.OnResult is the feed's.
-func NewFeed(stack *Stack, cfg servicetrade.SenderConfig) (*Feed, error) {
+// With std, a Standard Webhooks sender of the same account runs beside it.
+func NewFeed(stack *Stack, cfg servicetrade.SenderConfig, std *StandardSenderConfig) (*Feed, error) {
 	f := &Feed{stack: stack}
 	cfg.OnResult = f.record
 	s, err := servicetrade.NewSender(cfg, stack.Account)
@@ -73,6 +80,11 @@ func NewFeed(stack *Stack, cfg servicetrade.SenderConfig) (*Feed, error) {
 		return nil, err
 	}
 	f.sender = s
+	if std != nil {
+		if f.standard, err = NewStandardSender(*std, stack.Account, f.add); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
 }
 
@@ -89,7 +101,15 @@ func (f *Feed) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	f.stop, f.done = cancel, done
-	go func() { defer close(done); _ = f.sender.Run(ctx) }()
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		if f.standard != nil {
+			wg.Go(func() { f.standard.Run(ctx) })
+		}
+		_ = f.sender.Run(ctx)
+		wg.Wait()
+	}()
 	return nil
 }
 
@@ -116,22 +136,29 @@ func (f *Feed) Deliveries() []DeliveryRecord {
 // Snapshot returns the account's current state as AccountSnapshot describes it.
 func (f *Feed) Snapshot() AccountSnapshot {
 	a := f.stack.Account
-	snap := AccountSnapshot{ClockEvents: a.ClockEvents(), EECodes: f.stack.EECodes}
+	snap := AccountSnapshot{ClockEvents: a.ClockEvents(), EECodes: f.stack.EECodes, Updated: map[string]map[int64]int64{
+		servicetrade.TypeJob: {}, servicetrade.TypeAsset: {}, servicetrade.TypeLocation: {}, servicetrade.TypeClock: {}}}
 	for _, j := range a.Jobs() {
 		snap.Jobs = append(snap.Jobs, j.ID)
+		snap.Updated[servicetrade.TypeJob][j.ID] = j.Updated
 	}
 	for _, as := range a.Assets() {
 		snap.Assets = append(snap.Assets, as.ID)
+		snap.Updated[servicetrade.TypeAsset][as.ID] = as.Updated
 	}
 	for _, l := range a.Locations() {
 		snap.Locations = append(snap.Locations, l.ID)
+		snap.Updated[servicetrade.TypeLocation][l.ID] = l.Updated
+	}
+	for _, c := range snap.ClockEvents {
+		snap.Updated[servicetrade.TypeClock][c.ID] = c.Updated
 	}
 	return snap
 }
 
 func (f *Feed) record(res servicetrade.Result) {
 	body, _ := res.Delivery.Body() // the sender already encoded it once
-	rec := DeliveryRecord{MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
+	rec := DeliveryRecord{Source: SourceServiceTrade, MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
 		Attempts: res.Attempts, Status: res.Status, Outcome: OutcomeCanceled, Body: body}
 	switch {
 	case res.Delivered:
@@ -139,6 +166,10 @@ func (f *Feed) record(res servicetrade.Result) {
 	case errors.Is(res.Err, servicetrade.ErrDiscarded):
 		rec.Outcome = OutcomeDiscarded
 	}
+	f.add(rec)
+}
+
+func (f *Feed) add(rec DeliveryRecord) {
 	f.mu.Lock()
 	f.records = append(f.records, rec)
 	f.mu.Unlock()

@@ -9,6 +9,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +18,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -26,25 +29,34 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
+	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
 
 // Binaries a campaign runs, by file name in Config.BinDir.
-var Binaries = []string{"nats-server", "gateway", "assets", "workorders", "payroll", "simulator"}
+var Binaries = []string{"nats-server", "gateway", "assets", "workorders", "payroll", "simulator", "poller"}
 
 // The tenant the campaign's webhooks are for.
 const (
-	tenantName  = "chaos"
-	tenantToken = "chaos-hook-token"
+	tenantName   = "chaos"
+	tenantToken  = "chaos-hook-token"
+	tenantSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	// pollOverlap is the poller's -overlap: how far before its checkpoint each walk starts.
+	pollOverlap = 2 * time.Second
 )
 
 // Config configures Run; zero fields take the defaults in their comments.
 type Config struct {
 	// BinDir holds the Binaries. Required.
 	BinDir string
+	// NATSConfig is the production nats-server configuration (deploy/nats-server.conf) the
+	// campaign runs, with its own certificates, nkeys, store and ports: TLS, and every
+	// service as its own least-privileged user. Required.
+	NATSConfig string
 	// Dir is the campaign's working directory: JetStream's store, one log per process,
 	// nats.conf. Required; Run does not remove it.
 	Dir string
@@ -66,8 +78,8 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.BinDir == "" || c.Dir == "" {
-		return errors.New("chaos: BinDir and Dir are required")
+	if c.BinDir == "" || c.Dir == "" || c.NATSConfig == "" {
+		return errors.New("chaos: BinDir, Dir and NATSConfig are required")
 	}
 	if c.Cycles <= 0 {
 		c.Cycles = 5
@@ -89,12 +101,14 @@ func (c *Config) defaults() error {
 
 // campaign is one run: its processes and where they listen.
 type campaign struct {
-	cfg   Config
-	rng   *rand.Rand
-	procs map[string]*process
-	urls  map[string]string // health URL per process; simulator base URLs by sink
-	js    jetstream.JetStream
-	led   *Ledger
+	cfg     Config
+	rng     *rand.Rand
+	procs   map[string]*process
+	urls    map[string]string // health URL per process; simulator base URLs by sink
+	js      jetstream.JetStream
+	led     *Ledger
+	secrets harness.Secrets
+	natsURL string
 }
 
 // Run runs the campaign and returns its ledger, also written to Dir/ledger.json beside
@@ -134,6 +148,7 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := c.observe(ctx, &obs); err != nil {
 		return nil, err
 	}
+	c.reconcile(ctx)
 	for _, p := range c.procs {
 		c.led.UnpromptedExits = append(c.led.UnpromptedExits, p.unprompted()...)
 	}
@@ -145,41 +160,52 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	return c.led, writeJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
 }
 
-// startAll starts nats-server, the simulators, the gateway and the consumers, in that
-// order, each once the one before is healthy.
+// startAll starts nats-server with the production configuration, the simulators, the
+// gateway, the consumers and the poller, in that order, each once the one before is
+// healthy, each service connecting over TLS as its own NATS user.
 func (c *campaign) startAll(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(c.cfg.Dir, "logs"), 0o755); err != nil {
 		return err
 	}
-	addrs, err := freeAddrs(12)
+	addrs, err := freeAddrs(14)
 	if err != nil {
 		return err
 	}
 	port := func() string { a := addrs[0]; addrs = addrs[1:]; return a }
 	natsAddr, natsMon := port(), port()
-	conf := filepath.Join(c.cfg.Dir, "nats.conf")
-	store := filepath.Join(c.cfg.Dir, "jetstream")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("server_name: chaos\nlisten: %s\nhttp: %s\njetstream {\n  store_dir: %q\n  sync_interval: always\n}\n",
-		natsAddr, natsMon, store)), 0o644); err != nil {
+	if c.secrets, err = harness.WriteSecrets(filepath.Join(c.cfg.Dir, "etc"), nil); err != nil {
 		return err
 	}
-	natsURL := "nats://" + natsAddr
+	conf, err := harness.DeployConfig(c.cfg.NATSConfig, c.cfg.Dir, natsAddr, natsMon)
+	if err != nil {
+		return err
+	}
+	c.natsURL = "tls://" + natsAddr
 	c.add("nats-server", "http://"+natsMon+"/healthz", "-c", conf)
+	c.procs["nats-server"].env = c.secrets.Env
 	if err := c.startHealthy(ctx, "nats-server"); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	admin, err := nats.NkeyOptionFromSeed(c.secrets.Seeds["admin"])
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(c.natsURL, admin, nats.RootCAs(c.secrets.CA), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	if c.js, err = jetstream.New(nc); err != nil {
 		return err
 	}
+	if _, err := ops.Setup(ctx, c.js, 0); err != nil { // as the admin does: fsctl setup
+		return err
+	}
 	kv, err := tenant.OpenBucket(ctx, c.js)
 	if err != nil {
 		return err
 	}
-	if err := tenant.Put(ctx, kv, tenantName, tenant.Config{ServiceTradeToken: tenantToken, RatePerSecond: 100000, Burst: 100000}); err != nil {
+	if err := tenant.Put(ctx, kv, tenantName, tenant.Config{ServiceTradeToken: tenantToken, StandardSecrets: []string{tenantSecret},
+		RatePerSecond: 100000, Burst: 100000}); err != nil {
 		return err
 	}
 
@@ -193,6 +219,9 @@ func (c *campaign) startAll(ctx context.Context) error {
 		"-workorders-addr", sims["workorders"], "-paycom-addr", sims["paycom"],
 		"-hook-url", "http://"+gw+"/hooks/"+tenantName+"/servicetrade/"+tenantToken,
 		"-rate", strconv.FormatFloat(c.cfg.Rate, 'f', -1, 64),
+		// Standard Webhooks beside ServiceTrade: a quarter as many, half with Svix's names.
+		"-standard-url", "http://"+gw+"/hooks/"+tenantName+"/standard", "-standard-secret", tenantSecret,
+		"-standard-rate", strconv.FormatFloat(c.cfg.Rate/4, 'f', -1, 64), "-standard-headers", "both",
 		"-account-seed", strconv.FormatInt(c.cfg.Seed, 10), "-feed-seed", strconv.FormatInt(c.cfg.Seed, 10),
 		// Payroll imports an identical punch again, so a punch imported twice shows in the
 		// ledger: fieldstream may not lean on a safeguard domain.md does not promise.
@@ -204,28 +233,45 @@ func (c *campaign) startAll(ctx context.Context) error {
 		return err
 	}
 
-	c.add("gateway", "http://"+gw+"/readyz", "-nats-url", natsURL, "-http-addr", gw, "-log-level", "warn")
+	c.add("gateway", "http://"+gw+"/readyz", "-http-addr", gw, "-log-level", "warn", "-apply-streams=false")
+	c.procs["gateway"].env = c.natsEnv("gateway")
 	if err := c.startHealthy(ctx, "gateway"); err != nil {
 		return err
 	}
-	common := []string{"-nats-url", natsURL, "-log-level", "warn",
-		"-servicetrade-url", c.urls["servicetrade"] + "/api", "-servicetrade-client-secret", "dev-secret",
+	st := []string{"-log-level", "warn", "-servicetrade-url", c.urls["servicetrade"] + "/api", "-servicetrade-client-secret", "dev-secret"}
+	common := append(st,
 		// Shorter than production so that a killed consumer's messages come back, and a
 		// settled campaign is reached, within the run; MaxDeliver stays 10.
-		"-ack-wait", "10s", "-nak-delay-max", "4s"}
+		"-ack-wait", "10s", "-nak-delay-max", "4s")
 	sinks := map[string][]string{
 		SinkAssets:     {"-registry-url", c.urls["assets"]},
 		SinkWorkOrders: {"-workorders-url", c.urls["workorders"]},
-		SinkPayroll:    {"-paycom-url", c.urls["paycom"], "-paycom-token", "dev-paycom-token"},
+		SinkPayroll:    c.paycomArgs(),
 	}
 	for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll} {
 		metrics := port()
 		c.add(name, "http://"+metrics+"/healthz", append(append([]string{"-metrics-addr", metrics}, common...), sinks[name]...)...)
+		c.procs[name].env = c.natsEnv(name)
 		if err := c.startHealthy(ctx, name); err != nil {
 			return err
 		}
 	}
-	return nil
+	// The polling backstop, walking often in small pages so that a kill lands mid-walk.
+	debug := port()
+	c.add("poller", "http://"+debug+"/debug/pprof/cmdline", append(slices.Clone(st), "-tenant", tenantName, "-interval", "2s",
+		"-overlap", pollOverlap.String(), "-initial-lookback", "1h", "-page-size", "10", "-debug-addr", debug)...)
+	c.procs["poller"].env = c.natsEnv("poller")
+	return c.startHealthy(ctx, "poller")
+}
+
+// natsEnv is the environment of a service connecting as user, as deploy/ prescribes.
+func (c *campaign) natsEnv(user string) []string {
+	return []string{"FS_NATS_URL=" + c.natsURL, "FS_NATS_NKEY=" + c.secrets.Seeds[user], "FS_NATS_TLS_CA=" + c.secrets.CA,
+		"FS_NATS_INBOX_PREFIX=_INBOX_" + user}
+}
+
+func (c *campaign) paycomArgs() []string {
+	return []string{"-paycom-url", c.urls["paycom"], "-paycom-token", "dev-paycom-token"}
 }
 
 func (c *campaign) add(name, health string, args ...string) {
@@ -280,7 +326,7 @@ func (c *campaign) mapEmployees(ctx context.Context) error {
 
 // The processes a crash cycle may kill or stop, and the sink faults it may add.
 var (
-	faultTargets = []string{"nats-server", "gateway", SinkAssets, SinkWorkOrders, SinkPayroll}
+	faultTargets = []string{"nats-server", "gateway", SinkAssets, SinkWorkOrders, SinkPayroll, "poller"}
 	sinkFaults   = []struct {
 		kind, sim string
 		faults    fault.Faults
@@ -295,12 +341,24 @@ var (
 	}
 )
 
-// cycle injects one process fault (kill -9 then restart, or SIGSTOP then SIGCONT) and,
-// half the time, a sink fault beside it; heals both; and waits until every process is
-// healthy again, then lets the load run a moment.
+// cycle injects one process fault (kill -9 then restart, or SIGSTOP then SIGCONT), a
+// third of the time a second one on another process at once (say nats-server stopped while
+// a consumer is killed), and half the time a sink fault beside them; heals them all; and
+// waits until every process is healthy again, then lets the load run a moment.
 func (c *campaign) cycle(ctx context.Context, i int) error {
-	target := faultTargets[c.rng.IntN(len(faultTargets))]
-	kill := c.rng.IntN(2) == 0
+	targets := []string{faultTargets[c.rng.IntN(len(faultTargets))]}
+	if c.rng.IntN(3) == 0 {
+		for {
+			if t := faultTargets[c.rng.IntN(len(faultTargets))]; t != targets[0] {
+				targets = append(targets, t)
+				break
+			}
+		}
+	}
+	kills := make([]bool, len(targets))
+	for j := range kills {
+		kills[j] = c.rng.IntN(2) == 0
+	}
 	down := c.duration(200*time.Millisecond, c.cfg.MaxDown)
 	line := fmt.Sprintf("cycle %d/%d:", i, c.cfg.Cycles)
 	var sink string
@@ -313,29 +371,37 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 		c.count(sf.kind)
 		line += " " + sf.kind
 	}
-	p := c.procs[target]
-	if kill {
-		if err := p.kill(syscall.SIGKILL); err != nil {
-			return err
+	if len(targets) > 1 {
+		c.count("double")
+	}
+	for j, target := range targets {
+		p := c.procs[target]
+		if kills[j] {
+			if err := p.kill(syscall.SIGKILL); err != nil {
+				return err
+			}
+			c.count("kill9:" + target)
+			line += " kill -9 " + target
+		} else {
+			if err := p.pause(); err != nil {
+				return err
+			}
+			c.count("stop:" + target)
+			line += " SIGSTOP " + target
 		}
-		c.count("kill9:" + target)
-		line += " kill -9 " + target
-	} else {
-		if err := p.pause(); err != nil {
-			return err
-		}
-		c.count("stop:" + target)
-		line += " SIGSTOP " + target
 	}
 	if err := pause(ctx, down); err != nil {
 		return err
 	}
-	if kill {
-		if err := p.start(); err != nil {
+	for j, target := range targets {
+		p := c.procs[target]
+		if kills[j] {
+			if err := p.start(); err != nil {
+				return err
+			}
+		} else if err := p.resume(); err != nil {
 			return err
 		}
-	} else if err := p.resume(); err != nil {
-		return err
 	}
 	if sink != "" {
 		if err := httpJSON(ctx, http.MethodPut, sink, fault.Faults{}, nil); err != nil {
@@ -361,7 +427,7 @@ func (c *campaign) duration(lo, hi time.Duration) time.Duration {
 // healAll restarts any process that exited without a fault (the ledger lists it) and
 // waits for every process to be healthy.
 func (c *campaign) healAll(ctx context.Context) error {
-	for _, name := range append([]string{"nats-server", "simulator", "gateway"}, SinkAssets, SinkWorkOrders, SinkPayroll) {
+	for _, name := range append([]string{"nats-server", "simulator", "gateway"}, SinkAssets, SinkWorkOrders, SinkPayroll, "poller") {
 		p := c.procs[name]
 		if !p.running() {
 			if err := p.start(); err != nil {
@@ -413,9 +479,29 @@ func (c *campaign) settle(ctx context.Context) error {
 	return fmt.Errorf("consumers did not settle within %s", c.cfg.SettleTimeout)
 }
 
-// observe gathers what the simulators and JetStream hold.
+// observe gathers what the simulators and JetStream hold. The poller's checkpoints are read
+// before EVENTS: a checkpoint moves only once its walk's events are stored, so every event
+// a checkpoint read here vouches for is in EVENTS as read after.
 func (c *campaign) observe(ctx context.Context, obs *Observations) error {
 	obs.Tenant = tenantName
+	obs.PollOverlap = pollOverlap
+	cps, err := c.js.KeyValue(ctx, streams.CheckpointsBucket)
+	if err != nil {
+		return fmt.Errorf("poller checkpoints: %w", err)
+	}
+	obs.Checkpoints = map[string]int64{}
+	for _, kind := range []string{"job", "asset", "location", "clock"} {
+		e, err := cps.Get(ctx, tenantName+"."+kind)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poller checkpoint %s: %w", kind, err)
+		}
+		if obs.Checkpoints[kind], err = strconv.ParseInt(string(e.Value()), 10, 64); err != nil {
+			return fmt.Errorf("poller checkpoint %s: %w", kind, err)
+		}
+	}
 	st := c.urls["servicetrade"] + simulator.FeedPrefix
 	for url, out := range map[string]any{
 		st + "deliveries":                       &obs.Deliveries,
@@ -428,7 +514,6 @@ func (c *campaign) observe(ctx context.Context, obs *Observations) error {
 			return err
 		}
 	}
-	var err error
 	if obs.Stored, err = storedEvents(ctx, c.js); err != nil {
 		return fmt.Errorf("reading EVENTS: %w", err)
 	}
@@ -438,9 +523,35 @@ func (c *campaign) observe(ctx context.Context, obs *Observations) error {
 	return nil
 }
 
+// reconcile runs `payroll reconcile` over the campaign's window as the payroll user, as an
+// operator would before a payroll run, and records what it reports.
+func (c *campaign) reconcile(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	args := append([]string{"reconcile", "-json", "-since", "2h", "-until", "0s", "-log-level", "warn",
+		"-servicetrade-url", c.urls["servicetrade"] + "/api", "-servicetrade-client-secret", "dev-secret"}, c.paycomArgs()...)
+	cmd := exec.CommandContext(ctx, filepath.Join(c.cfg.BinDir, "payroll"), args...)
+	cmd.Env = append(os.Environ(), c.natsEnv("payroll")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var r struct {
+		Expected, Found int
+		Discrepancies   []json.RawMessage
+	}
+	if jerr := json.Unmarshal(out, &r); jerr != nil {
+		c.led.Imbalance = append(c.led.Imbalance, fmt.Sprintf("payroll reconcile did not report (%v): %s", err, bytes.TrimSpace(stderr.Bytes())))
+		return
+	}
+	c.led.ReconcileExpected, c.led.ReconcileDiscrepancies = r.Expected, len(r.Discrepancies)
+	for _, d := range r.Discrepancies {
+		c.led.detail("payroll reconcile: %s", d)
+	}
+}
+
 // stopAll ends every process with SIGTERM (consumers and gateway drain), nats-server last.
 func (c *campaign) stopAll() {
-	for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll, "gateway", "simulator", "nats-server"} {
+	for _, name := range []string{"poller", SinkAssets, SinkWorkOrders, SinkPayroll, "gateway", "simulator", "nats-server"} {
 		if p := c.procs[name]; p != nil {
 			_ = p.kill(syscall.SIGTERM)
 		}

@@ -29,6 +29,11 @@ func main() {
 	fs.IntVar(&feed.MaxBatch, "max-batch", servicetrade.DefaultMaxBatch, "most items in one delivery")
 	fs.IntVar(&feed.Concurrency, "concurrency", 4, "deliveries in flight at once")
 	fs.Int64Var(&feed.Seed, "feed-seed", 1, "seed of the feed's batch sizes, duplicates and reordering")
+	var std simulator.StandardSenderConfig
+	fs.StringVar(&std.URL, "standard-url", "", "if set, the feed also sends changes as Standard Webhooks to this hook URL (one change a delivery)")
+	fs.StringVar(&std.Secret, "standard-secret", "", "the Standard Webhooks signing secret (whsec_…) of -standard-url")
+	fs.Float64Var(&std.EventsPerSecond, "standard-rate", 5, "Standard Webhooks deliveries per second, beside -rate")
+	fs.StringVar(&std.HeaderFamily, "standard-headers", "both", "header names of the Standard Webhooks deliveries: webhook, svix, or both (alternating)")
 
 	daemon.Main(daemon.Program{Name: "simulator", Flags: fs, EnvPrefix: "FS_SIM", WithoutNATS: true,
 		Wire: func(_ context.Context, p *daemon.Process) error {
@@ -36,7 +41,11 @@ func main() {
 			if err != nil {
 				return err
 			}
-			f, err := simulator.NewFeed(stack, feed)
+			var withStandard *simulator.StandardSenderConfig
+			if std.URL != "" {
+				withStandard = &std
+			}
+			f, err := simulator.NewFeed(stack, feed, withStandard)
 			if err != nil {
 				return err
 			}
