@@ -258,7 +258,7 @@ func (c *campaign) startAll(ctx context.Context) error {
 	}
 	// The polling backstop, walking often in small pages so that a kill lands mid-walk.
 	debug := port()
-	c.add("poller", "http://"+debug+"/debug/pprof/cmdline", append(slices.Clone(st), "-tenant", tenantName, "-interval", "2s",
+	c.add("poller", "http://"+debug+"/debug/pprof/", append(slices.Clone(st), "-tenant", tenantName, "-interval", "2s",
 		"-overlap", pollOverlap.String(), "-initial-lookback", "1h", "-page-size", "10", "-debug-addr", debug)...)
 	c.procs["poller"].env = c.natsEnv("poller")
 	return c.startHealthy(ctx, "poller")

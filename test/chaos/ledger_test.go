@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -240,7 +241,7 @@ func TestJudge(t *testing.T) {
 			if tt.detail == "" && all != "" {
 				t.Errorf("unexpected lines:\n%s", all)
 			}
-			if !strings.HasPrefix(got.Line(), "chaos faults=0 acked=6 ") || !strings.HasSuffix(got.Line(), "verdict="+w.Verdict) {
+			if !strings.HasPrefix(got.Line(), fmt.Sprintf("chaos faults=0 acked=%d ", w.Acked)) || !strings.HasSuffix(got.Line(), "verdict="+w.Verdict) {
 				t.Errorf("line %q", got.Line())
 			}
 		})
