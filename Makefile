@@ -41,7 +41,7 @@ bench: build ## measure ingest (`ingest …`, and with fsync per ack `ingest_alw
 CHAOS_CYCLES   ?= 50
 CHAOS_SEED     ?= 0
 CHAOS_MAX_DOWN ?= 6s
-chaos: build ## fault campaign: CHAOS_CYCLES (50) crash cycles under load, ledger-checked (CHAOS_SEED=… replays one)
+chaos: build ## fault campaign under deploy/nats-server.conf: CHAOS_CYCLES (50) crash cycles (some double, the poller too) under ServiceTrade + Standard Webhooks load, ledger-checked (CHAOS_SEED=… replays one)
 	$(GO) run ./test/chaos/cmd/chaos -bin-dir bin -cycles $(CHAOS_CYCLES) -seed $(CHAOS_SEED) -max-down $(CHAOS_MAX_DOWN)
 
 FUZZ_TARGETS := pkg:./webhook:FuzzParseServiceTrade pkg:./webhook:FuzzParseStandard \
