@@ -393,6 +393,9 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 	if err := pause(ctx, down); err != nil {
 		return err
 	}
+	if len(targets) > 1 && targets[1] == "nats-server" { // NATS first: a service started without it exits
+		targets[0], targets[1], kills[0], kills[1] = targets[1], targets[0], kills[1], kills[0]
+	}
 	for j, target := range targets {
 		p := c.procs[target]
 		if kills[j] {
