@@ -530,7 +530,12 @@ func TestStalledClientsAreCutOff(t *testing.T) {
 // TestEventOverNATSLimit: a body the gateway accepts whose event would be larger than
 // NATS takes is refused 413 at once — not 503, which the sender would retry for ever.
 func TestEventOverNATSLimit(t *testing.T) {
-	e := newEnv(t, func(c *gateway.Config) { c.MaxBodyBytes = 2 << 20 })
+	e := newEnv(t, func(c *gateway.Config) {
+		c.MaxBodyBytes = 2 << 20
+		// Under the race detector the server takes longer than the default 250 ms to refuse
+		// a 1 MiB message, which the gateway would take for a JetStream that stopped storing.
+		c.UnavailableAfter = 10 * time.Second
+	})
 	pad := strings.Repeat("x", 1<<20)
 	body := []byte(`{"type":"asset.updated","data":{"id":1,"notes":"` + pad + `"}}`)
 	a := e.post("/hooks/demo/standard", body, signed(t, specSecret, "msg_big", e.now.Load(), body))
