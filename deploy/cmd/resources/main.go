@@ -1,8 +1,9 @@
-// Command resources writes the declarative forms of fieldstream's JetStream definitions:
+// Command resources writes the declarative forms of fieldstream's JetStream definitions —
 // NACK custom resources (deploy/nack/jetstream.yaml, at the replicas of a three-node
-// cluster) and the Terraform module's resources (deploy/terraform/jetstream/resources.tf).
-// `make resources` runs it from deploy/; a test fails when the files differ from what it
-// would write.
+// cluster) and the Terraform module's resources (deploy/terraform/jetstream/resources.tf)
+// — and the NATS users of deploy/nats-server.conf as values of the official nats chart
+// (deploy/helm/nats-auth-values.yaml). `make resources` runs it from deploy/; tests fail
+// when the files differ from what it would write.
 //
 //	resources [-streams ../streams] [-out .] [-replicas 3]
 package main
@@ -11,7 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/fieldstream/fieldstream/deploy/natsauth"
 	"github.com/fieldstream/fieldstream/deploy/resources"
 )
 
@@ -32,6 +35,9 @@ func run(args []string) error {
 	}
 	files, err := resources.Files(*dir, *replicas)
 	if err != nil {
+		return err
+	}
+	if files[natsauth.ValuesFile], err = natsauth.Values(filepath.Join(*out, natsauth.ConfFile), natsauth.PublicKeysSecret); err != nil {
 		return err
 	}
 	return files.Write(*out)
