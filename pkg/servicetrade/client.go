@@ -71,6 +71,9 @@ type Config struct {
 	// Logger receives token grants and retries (debug) and token store failures (warn).
 	// The zero value logs nothing. Secrets and tokens are never logged.
 	Logger zerolog.Logger
+	// OnGrant, if set, is called after every token grant with its error (nil: granted), so
+	// that refresh failures can be counted (GrantCounter) and alerted on.
+	OnGrant func(err error)
 	// Now is the clock that ages tokens. Default time.Now.
 	Now func() time.Time
 }

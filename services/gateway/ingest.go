@@ -38,7 +38,8 @@ func (g *Gateway) serveNoHook(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		err = errNotPost
 	}
-	g.metrics.request("unknown", "unknown", writeError(w, err))
+	code, status := writeError(w, err)
+	g.metrics.request("unknown", "unknown", code, status)
 }
 
 // ingestFunc turns one request into persisted events.
@@ -64,17 +65,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, i
 		return ingest(ctx, t, r, buf.Bytes())
 	}()
 	if err != nil {
-		code := writeError(w, err)
-		g.metrics.request(label, source, code)
+		code, status := writeError(w, err)
+		g.metrics.request(label, source, code, status)
 		ev := g.cfg.Logger.Debug()
-		if status, _ := classify(err); status >= 500 {
+		if status >= 500 {
 			ev = g.cfg.Logger.Warn()
 		}
 		ev.Err(err).Str("tenant", label).Str("source", source).Str("code", code).Msg("webhook refused")
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-	g.metrics.request(label, source, "ok")
+	g.metrics.request(label, source, "ok", http.StatusOK)
 }
 
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}

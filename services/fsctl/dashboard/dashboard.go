@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // Options configure a Dashboard. The zero value is ready to use: every zero field takes the
@@ -46,6 +47,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Logger receives what goes wrong in the background (Metrics' count per tenant); the
+	// zero value logs nothing.
+	Logger zerolog.Logger
 }
 
 // Validate reports options that cannot work; zero values are fine.
