@@ -60,10 +60,10 @@ var (
 	descUp            = prometheus.NewDesc("fieldstream_jetstream_up", "1 when the last read of JetStream's state succeeded.", nil, nil)
 	descStreamMsgs    = prometheus.NewDesc("fieldstream_stream_messages", "Messages in the stream.", []string{"stream"}, nil)
 	descStreamBytes   = prometheus.NewDesc("fieldstream_stream_bytes", "Bytes the stream holds.", []string{"stream"}, nil)
-	descStreamMax     = prometheus.NewDesc("fieldstream_stream_max_bytes", "The stream's max_bytes, when it has one.", []string{"stream"}, nil)
+	descStreamMax     = prometheus.NewDesc("fieldstream_stream_max_bytes", "The stream's max_bytes; -1: no limit.", []string{"stream"}, nil)
 	descStreamLastSeq = prometheus.NewDesc("fieldstream_stream_last_sequence", "The stream's last sequence: its rate is the stream's ingest rate.", []string{"stream"}, nil)
 	descStorage       = prometheus.NewDesc("fieldstream_jetstream_storage_bytes", "File storage the account uses.", nil, nil)
-	descStorageMax    = prometheus.NewDesc("fieldstream_jetstream_storage_max_bytes", "File storage the account may use, when limited.", nil, nil)
+	descStorageMax    = prometheus.NewDesc("fieldstream_jetstream_storage_max_bytes", "File storage the account may use; -1: no limit of the account's (the server's max_file_store still applies).", nil, nil)
 	descPending       = prometheus.NewDesc("fieldstream_consumer_pending_messages", "Messages the consumer's filters select that it has not been delivered yet.", []string{"stream", "consumer"}, nil)
 	descAckPending    = prometheus.NewDesc("fieldstream_consumer_ack_pending_messages", "Messages delivered and not yet acknowledged.", []string{"stream", "consumer"}, nil)
 	descBacklog       = prometheus.NewDesc("fieldstream_consumer_backlog_messages", "Messages not yet settled: pending plus acknowledgement pending.", []string{"stream", "consumer"}, nil)
@@ -100,15 +100,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descStreamMsgs, float64(s.Messages), s.Name)
 		gauge(descStreamBytes, float64(s.Bytes), s.Name)
 		gauge(descStreamLastSeq, float64(s.LastSeq), s.Name)
-		if st, err := m.d.js.Stream(ctx, s.Name); err == nil && st.CachedInfo().Config.MaxBytes > 0 {
-			gauge(descStreamMax, float64(st.CachedInfo().Config.MaxBytes), s.Name)
+		if st, err := m.d.js.Stream(ctx, s.Name); err == nil {
+			gauge(descStreamMax, float64(max(st.CachedInfo().Config.MaxBytes, -1)), s.Name)
 		}
 	}
 	if ai, err := m.d.js.AccountInfo(ctx); err == nil {
 		gauge(descStorage, float64(ai.Store))
-		if ai.Limits.MaxStore > 0 {
-			gauge(descStorageMax, float64(ai.Limits.MaxStore))
-		}
+		gauge(descStorageMax, float64(max(ai.Limits.MaxStore, -1)))
 	}
 	deadLetters := map[string]int{}
 	for _, g := range snap.DeadLetters {
