@@ -15,6 +15,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 	"github.com/fieldstream/fieldstream/streams"
 )
 
@@ -118,6 +119,9 @@ func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cau
 		h.Set(HeaderEventID, o.EventID) // a redrive can then skip an applied event undecoded
 	}
 	h.Set(jetstream.MsgIDHeader, "dlq:"+d.consumer+":"+o.Stream+":"+strconv.FormatUint(o.Sequence, 10)+o.dedupSuffix)
+	// The dead letter continues the event's trace from the span that gave up on it (it
+	// carries the event's own trace context otherwise); a redrive carries it on.
+	tracing.Inject(ctx, h)
 	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: d.Subject(o.Subject), Header: h, Data: o.Data}); err != nil {
 		return fmt.Errorf("publish dead letter: %w", err)
 	}
@@ -161,7 +165,7 @@ func DeadLetter(d *DeadLetters) Middleware {
 				default:
 					continue
 				}
-				if perr := d.Publish(ctx, originalOf(m), class, err, first); perr != nil {
+				if perr := d.Publish(m.TraceContext(ctx), originalOf(m), class, err, first); perr != nil {
 					errs[i] = failure.Transient(errors.Join(err, perr), 0)
 					continue
 				}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 )
 
 // Defaults of Config.
@@ -233,10 +234,13 @@ func (c *Client) send(ctx context.Context, u string, tok *oauth2.Token) (int, ht
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	tok.SetAuthHeader(req)
+	req, end := tracing.StartHTTP(req, "servicetrade")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		end(0, err)
 		return 0, nil, nil, err
 	}
+	end(resp.StatusCode, nil)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {

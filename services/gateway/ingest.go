@@ -10,10 +10,16 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // accepted is the body of a 2xx answer.
@@ -48,7 +54,12 @@ type ingestFunc func(ctx context.Context, t *tenant.Tenant, r *http.Request, bod
 // serve runs the steps every webhook shares — tenant, body limit, deadline, answer,
 // metrics — around ingest.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, ingest ingestFunc) {
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.AnswerWithin)
+	// The sender's trace, if its request carries one (traceparent); a new root otherwise.
+	ctx, span := tracing.Tracer().Start(tracing.ExtractHTTP(r.Context(), r.Header), "webhook "+source,
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("fieldstream.source", source),
+			attribute.String("http.request.method", r.Method), attribute.String("http.route", routeOf(source))))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.AnswerWithin)
 	defer cancel()
 	label := "unknown"
 	res, err := func() (accepted, error) {
@@ -57,6 +68,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, i
 			return accepted{}, errUnknownTenant
 		}
 		label = t.Name
+		span.SetAttributes(attribute.String("fieldstream.tenant", t.Name))
 		buf, err := g.readBody(w, r)
 		defer bodies.Put(buf)
 		if err != nil {
@@ -67,6 +79,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, i
 	if err != nil {
 		code, status := writeError(w, err)
 		g.metrics.request(label, source, code, status)
+		span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("fieldstream.outcome", code))
+		if status >= 500 {
+			span.SetStatus(codes.Error, code)
+		}
 		ev := g.cfg.Logger.Debug()
 		if status >= 500 {
 			ev = g.cfg.Logger.Warn()
@@ -76,6 +92,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, i
 	}
 	writeJSON(w, http.StatusOK, res)
 	g.metrics.request(label, source, "ok", http.StatusOK)
+	span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK), attribute.Int("fieldstream.events", res.Events),
+		attribute.Int("fieldstream.stored", res.Stored), attribute.Int("fieldstream.duplicates", res.Duplicates))
 }
 
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -173,9 +191,28 @@ func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time, over error) e
 }
 
 func (g *Gateway) publish(ctx context.Context, t *tenant.Tenant, source string, msgs []event.Message) (accepted, error) {
+	// The stream hop of the trace: the events carry this span's context in their headers,
+	// and their consumers continue from it.
+	ctx, span := tracing.Tracer().Start(ctx, streams.Events+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", streams.Events),
+			attribute.Int("messaging.batch.message_count", len(msgs))))
+	defer span.End()
+	fields := tracing.Fields(ctx)
+	for i := range msgs {
+		msgs[i].Trace = fields
+	}
 	res, err := g.pub.publish(ctx, t.Name, source, msgs)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return accepted{}, failure.Transient(err, g.cfg.RetryAfter)
 	}
 	return accepted{Events: len(msgs), publishResult: res}, nil
+}
+
+// routeOf is the route pattern of a webhook source, for spans.
+func routeOf(source string) string {
+	if source == event.SourceServiceTrade {
+		return "/hooks/{tenant}/servicetrade/{token}"
+	}
+	return "/hooks/{tenant}/standard"
 }
