@@ -159,6 +159,7 @@ func (s *Stack) startGateway(setup context.Context, p *daemon.Process, o Options
 		if err := p.Metrics.Register(dash.Metrics(dashboard.MetricsOptions{})); err != nil {
 			return err
 		}
+		p.Go(dash.Run) // the charts' last hour
 		mux := http.NewServeMux()
 		mux.Handle("/", s.Gateway)
 		mux.Handle("/dashboard/", dash)

@@ -47,6 +47,7 @@ func (c dashboardCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	go func() { _ = dash.Run(ctx) }() // the charts' last hour, page open or not
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
