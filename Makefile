@@ -56,7 +56,7 @@ fuzz: ## fuzz the webhook parsers, the signature check and both endpoints' handl
 dev-secrets: ## write a dev CA, the NATS server certificate and one nkey per service for deploy/ into deploy/dev/ (never commit them)
 	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev
 
-resources: ## write streams/ as NACK resources (deploy/nack/) and Terraform (deploy/terraform/jetstream/); a test fails when they drift
+resources: ## write streams/ as NACK resources (deploy/nack/) and Terraform (deploy/terraform/jetstream/), and deploy/nats-server.conf's users as nats chart values; tests fail on drift
 	cd deploy && $(GO) run ./cmd/resources
 
 clean: ## remove bin/ and the embedded server's data (.data/)
