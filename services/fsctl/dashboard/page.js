@@ -92,7 +92,7 @@
     root.dataset.testid = testid;
     root.append(svg('line', { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: 'axis' }), svg('line', { x1: left, y1: 0, x2: left, y2: H - bottom, class: 'axis' }));
     const label = (t, attrs) => { const e = svg('text', attrs); e.textContent = t; return e; };
-    root.append(label(fmt(max), { x: left - 3, y: 10, 'text-anchor': 'end' }), label('0', { x: left - 3, y: H - bottom, 'text-anchor': 'end' }),
+    root.append(label(fmt(max > 0 ? max : 1), { x: left - 3, y: 10, 'text-anchor': 'end' }), label('0', { x: left - 3, y: H - bottom, 'text-anchor': 'end' }),
       label('−' + Math.round(windowSec / 60) + 'm', { x: left, y: H - 2 }), label('now', { x: W, y: H - 2, 'text-anchor': 'end' }));
     const legend = el('p', { class: 'legend' });
     names.forEach((n, i) => {
