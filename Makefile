@@ -10,7 +10,7 @@ export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean
+.PHONY: help build run test vet tools bench chaos fuzz dev-secrets resources clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,9 @@ fuzz: ## fuzz the webhook parsers, the signature check and both endpoints' handl
 
 dev-secrets: ## write a dev CA, the NATS server certificate and one nkey per service for deploy/ into deploy/dev/ (never commit them)
 	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev
+
+resources: ## write streams/ as NACK resources (deploy/nack/) and Terraform (deploy/terraform/jetstream/), and deploy/nats-server.conf's users as nats chart values; tests fail on drift
+	cd deploy && $(GO) run ./cmd/resources
 
 clean: ## remove bin/ and the embedded server's data (.data/)
 	rm -rf bin .data

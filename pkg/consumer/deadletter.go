@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 	"github.com/fieldstream/fieldstream/streams"
 )
 
@@ -124,6 +125,9 @@ func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cau
 		h.Set(HeaderEventID, o.EventID) // a redrive can then skip an applied event undecoded
 	}
 	h.Set(jetstream.MsgIDHeader, "dlq:"+d.consumer+":"+o.Stream+":"+strconv.FormatUint(o.Sequence, 10)+o.dedupSuffix)
+	// The dead letter continues the event's trace from the span that gave up on it (it
+	// carries the event's own trace context otherwise); a redrive carries it on.
+	tracing.Inject(ctx, h)
 	room := event.DeadLetterReserve - (headerBytes(h) - headerBytes(o.Header)) - headerBytes(nats.Header{HeaderDLQError: {""}})
 	msg := truncate(cause.Error(), min(maxDeadLetterError, room))
 	h.Set(HeaderDLQError, msg)
@@ -191,7 +195,7 @@ func DeadLetter(d *DeadLetters) Middleware {
 				default:
 					continue
 				}
-				if perr := d.Publish(ctx, originalOf(m), class, err, first); perr != nil {
+				if perr := d.Publish(m.TraceContext(ctx), originalOf(m), class, err, first); perr != nil {
 					errs[i] = failure.Transient(errors.Join(err, perr), 0)
 					continue
 				}

@@ -307,7 +307,7 @@ func TestServiceTradeRetriedDeliveriesAddNothing(t *testing.T) {
 	if !bytes.Contains(b, []byte(`fieldstream_gateway_duplicates_total{source="servicetrade",tenant="demo"} 7`)) {
 		t.Errorf("metrics lack 7 duplicates:\n%s", grep(b, "fieldstream_gateway"))
 	}
-	if !bytes.Contains(b, []byte(`fieldstream_gateway_requests_total{outcome="ok",source="servicetrade",tenant="demo"} 4`)) {
+	if !bytes.Contains(b, []byte(`fieldstream_gateway_requests_total{outcome="ok",source="servicetrade",status="200",tenant="demo"} 4`)) {
 		t.Errorf("metrics lack 4 ok requests:\n%s", grep(b, "fieldstream_gateway"))
 	}
 }

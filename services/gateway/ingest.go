@@ -10,10 +10,16 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 	"github.com/fieldstream/fieldstream/pkg/webhook"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // accepted is the body of a 2xx answer.
@@ -38,7 +44,8 @@ func (g *Gateway) serveNoHook(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		err = errNotPost
 	}
-	g.metrics.request("unknown", "unknown", writeError(w, err))
+	code, status := writeError(w, err)
+	g.metrics.request("unknown", "unknown", code, status)
 }
 
 // delivery is one webhook request on its way in: its tenant, when it arrived, and what the
@@ -58,10 +65,15 @@ type admitFunc func(d *delivery) error
 // ingestFunc turns one admitted request and its body into persisted events.
 type ingestFunc func(ctx context.Context, d *delivery, body []byte) (accepted, error)
 
-// serve runs the steps every webhook shares — tenant, admission, body limit, deadline,
-// answer, metrics — around ingest.
+// serve runs the steps every webhook shares — trace, tenant, admission, body limit,
+// deadline, answer, metrics — around ingest.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, admit admitFunc, ingest ingestFunc) {
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.AnswerWithin)
+	// The sender's trace, if its request carries one (traceparent); a new root otherwise.
+	ctx, span := tracing.Tracer().Start(tracing.ExtractHTTP(r.Context(), r.Header), "webhook "+source,
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("fieldstream.source", source),
+			attribute.String("http.request.method", r.Method), attribute.String("http.route", routeOf(source))))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.AnswerWithin)
 	defer cancel()
 	label := "unknown"
 	res, err := func() (accepted, error) {
@@ -70,6 +82,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, a
 			return accepted{}, errUnknownTenant
 		}
 		label = t.Name
+		span.SetAttributes(attribute.String("fieldstream.tenant", t.Name))
 		if r.ContentLength > g.cfg.MaxBodyBytes {
 			return accepted{}, fmt.Errorf("%w: %d bytes declared, limit %d", errBodyTooLarge, r.ContentLength, g.cfg.MaxBodyBytes)
 		}
@@ -85,17 +98,23 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, source string, a
 		return ingest(ctx, d, buf.Bytes())
 	}()
 	if err != nil {
-		code := writeError(w, err)
-		g.metrics.request(label, source, code)
+		code, status := writeError(w, err)
+		g.metrics.request(label, source, code, status)
+		span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("fieldstream.outcome", code))
+		if status >= 500 {
+			span.SetStatus(codes.Error, code)
+		}
 		ev := g.cfg.Logger.Debug()
-		if status, _ := classify(err); status >= 500 {
+		if status >= 500 {
 			ev = g.cfg.Logger.Warn()
 		}
 		ev.Err(err).Str("tenant", label).Str("source", source).Str("code", code).Msg("webhook refused")
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-	g.metrics.request(label, source, "ok")
+	g.metrics.request(label, source, "ok", http.StatusOK)
+	span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK), attribute.Int("fieldstream.events", res.Events),
+		attribute.Int("fieldstream.stored", res.Stored), attribute.Int("fieldstream.duplicates", res.Duplicates))
 }
 
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -200,9 +219,28 @@ func (g *Gateway) takeRate(t *tenant.Tenant, n int, now time.Time, over error) e
 }
 
 func (g *Gateway) publish(ctx context.Context, t *tenant.Tenant, source string, msgs []event.Message) (accepted, error) {
+	// The stream hop of the trace: the events carry this span's context in their headers,
+	// and their consumers continue from it.
+	ctx, span := tracing.Tracer().Start(ctx, streams.Events+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", streams.Events),
+			attribute.Int("messaging.batch.message_count", len(msgs))))
+	defer span.End()
+	fields := tracing.Fields(ctx)
+	for i := range msgs {
+		msgs[i].Trace = fields
+	}
 	res, err := g.pub.publish(ctx, t.Name, source, msgs)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return accepted{}, failure.Transient(err, g.cfg.RetryAfter)
 	}
 	return accepted{Events: len(msgs), publishResult: res}, nil
+}
+
+// routeOf is the route pattern of a webhook source, for spans.
+func routeOf(source string) string {
+	if source == event.SourceServiceTrade {
+		return "/hooks/{tenant}/servicetrade/{token}"
+	}
+	return "/hooks/{tenant}/standard"
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,8 +24,8 @@ func newMetrics(reg prometheus.Registerer, tenants Tenants) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldstream_gateway_requests_total",
-			Help: "Webhook requests by tenant, source and outcome (ok or the error code of the answer). Unknown tenants count as tenant=\"unknown\".",
-		}, []string{"tenant", "source", "outcome"}),
+			Help: "Webhook requests by tenant, source, outcome (ok or the error code of the answer) and HTTP status. Unknown tenants count as tenant=\"unknown\", so the tenants of the directory bound the series.",
+		}, []string{"tenant", "source", "outcome", "status"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldstream_gateway_events_stored_total",
 			Help: "Events newly stored in JetStream.",
@@ -64,8 +65,8 @@ func newMetrics(reg prometheus.Registerer, tenants Tenants) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) request(tenant, source, outcome string) {
-	m.requests.WithLabelValues(tenant, source, outcome).Inc()
+func (m *metrics) request(tenant, source, outcome string, status int) {
+	m.requests.WithLabelValues(tenant, source, outcome, strconv.Itoa(status)).Inc()
 }
 
 func (m *metrics) published(tenant, source string, r publishResult, took time.Duration) {
