@@ -10,7 +10,7 @@ export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean
+.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean images
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,8 +53,19 @@ fuzz: ## fuzz the webhook parsers, the signature check and both endpoints' handl
 		m=$${t%%:*}; rest=$${t#*:}; p=$${rest%%:*}; f=$${rest#*:}; echo "== $$m $$p $$f"; \
 		(cd $$m && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p); done
 
+# Images: fieldstream/<binary>:$(IMAGE_TAG) (and :latest) for every binary and nats-server,
+# FROM scratch, from static binaries in .images/bin (deploy/images/build.sh).
+IMAGE_TAG ?= $(shell git describe --always --dirty)
+IMAGE_BIN := .images/bin
+images: ## build a FROM-scratch image of every binary and of nats-server: fieldstream/<binary>:<git describe> and :latest
+	rm -rf $(IMAGE_BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGE_BIN)/ $(addprefix ./,$(BINARIES))
+	cd test && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o ../$(IMAGE_BIN)/nats-server github.com/nats-io/nats-server/v2
+	cd pkg && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o ../$(IMAGE_BIN)/probe ./probe/cmd/probe
+	deploy/images/build.sh $(IMAGE_TAG) $(IMAGE_BIN)
+
 dev-secrets: ## write a dev CA, the NATS server certificate and one nkey per service for deploy/ into deploy/dev/ (never commit them)
 	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev
 
-clean: ## remove bin/ and the embedded server's data (.data/)
-	rm -rf bin .data
+clean: ## remove bin/, .images/ and the embedded server's data (.data/)
+	rm -rf bin .images .data
