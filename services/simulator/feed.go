@@ -21,10 +21,18 @@ const (
 	OutcomeCanceled  = "canceled"  // the feed stopped while it was in flight
 )
 
+// Kinds of delivery in DeliveryRecord.Kind.
+const (
+	KindServiceTrade = "servicetrade" // ServiceTrade's batched payload to a tenant's hook URL
+	KindStandard     = "standard"     // one change as a signed Standard Webhooks message
+)
+
 // DeliveryRecord is the outcome of one webhook delivery the feed made, with the exact body
 // it POSTed, so that a test driver can derive the events the gateway made of it.
 type DeliveryRecord struct {
+	Kind      string          `json:"kind"`
 	MessageID string          `json:"messageId"`
+	WebhookID string          `json:"webhookId,omitempty"` // of a Standard Webhooks message
 	Seq       uint64          `json:"seq"`
 	Duplicate bool            `json:"duplicate,omitempty"`
 	Attempts  int             `json:"attempts"` // POSTs begun; 0: never sent
@@ -44,19 +52,22 @@ type AccountSnapshot struct {
 	EECodes     map[int64]string          `json:"eecodes"`
 }
 
-// Feed sends the stack's account changes as ServiceTrade webhooks on demand and keeps the
-// outcome of every delivery, for a driver in another process (the chaos campaign) that
+// Feed sends the stack's account changes as webhooks on demand — ServiceTrade's, and
+// Standard Webhooks if configured, each through its Sender — and keeps the outcome of every
+// delivery, for a driver in another process (the chaos campaign) that
 // must know what was attempted and what was answered 2xx. Its handler serves
 //
 //	POST FeedPrefix+"start"       start sending (409 if already sending)
 //	POST FeedPrefix+"stop"        stop; waits for deliveries in flight (they end canceled)
 //	GET  FeedPrefix+"deliveries"  []DeliveryRecord, in completion order
 //	GET  FeedPrefix+"account"     AccountSnapshot
+//	GET  FeedPrefix+"employees"   {"<ServiceTrade user id>":"<payroll employee code>",…}, the
+//	                              mapping an operator loads with `fsctl employees import`
 //
 // It is safe for concurrent use.
 type Feed struct {
-	stack  *Stack
-	sender *servicetrade.Sender
+	stack   *Stack
+	senders []*servicetrade.Sender
 
 	mu      sync.Mutex
 	records []DeliveryRecord
@@ -64,15 +75,28 @@ type Feed struct {
 	done    chan struct{}
 }
 
-// NewFeed returns a stopped feed of stack's account per cfg; cfg.OnResult is the feed's.
-func NewFeed(stack *Stack, cfg servicetrade.SenderConfig) (*Feed, error) {
-	f := &Feed{stack: stack}
-	cfg.OnResult = f.record
-	s, err := servicetrade.NewSender(cfg, stack.Account)
-	if err != nil {
-		return nil, err
+// NewFeed returns a stopped feed of stack's account that sends through one Sender per cfg
+// (a ServiceTrade hook, or with StandardSecret a Standard Webhooks endpoint), each at its
+// own rate, all drawing on the one account — so the changes of one entity may travel by
+// either and arrive out of order, as from a real sender. Each cfg's OnResult is the feed's.
+func NewFeed(stack *Stack, cfgs ...servicetrade.SenderConfig) (*Feed, error) {
+	if len(cfgs) == 0 {
+		return nil, errors.New("simulator: a feed needs a sender")
 	}
-	f.sender = s
+	f := &Feed{stack: stack}
+	for _, cfg := range cfgs {
+		kind := KindServiceTrade
+		if cfg.StandardSecret != "" {
+			kind = KindStandard
+		}
+		var s *servicetrade.Sender
+		cfg.OnResult = func(res servicetrade.Result) { f.record(kind, s, res) }
+		s, err := servicetrade.NewSender(cfg, stack.Account)
+		if err != nil {
+			return nil, err
+		}
+		f.senders = append(f.senders, s)
+	}
 	return f, nil
 }
 
@@ -89,7 +113,11 @@ func (f *Feed) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	f.stop, f.done = cancel, done
-	go func() { defer close(done); _ = f.sender.Run(ctx) }()
+	var wg sync.WaitGroup
+	for _, s := range f.senders {
+		wg.Go(func() { _ = s.Run(ctx) })
+	}
+	go func() { wg.Wait(); close(done) }()
 	return nil
 }
 
@@ -129,15 +157,36 @@ func (f *Feed) Snapshot() AccountSnapshot {
 	return snap
 }
 
-func (f *Feed) record(res servicetrade.Result) {
-	body, _ := res.Delivery.Body() // the sender already encoded it once
-	rec := DeliveryRecord{MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
+// Stats returns the counters of the feed's senders, added up.
+func (f *Feed) Stats() servicetrade.Stats {
+	var sum servicetrade.Stats
+	for _, s := range f.senders {
+		st := s.Stats()
+		sum.Deliveries += st.Deliveries
+		sum.Attempts += st.Attempts
+		sum.Delivered += st.Delivered
+		sum.Discarded += st.Discarded
+		sum.Canceled += st.Canceled
+		sum.DuplicatesSent += st.DuplicatesSent
+		sum.Reordered += st.Reordered
+		sum.EventsDelivered += st.EventsDelivered
+		sum.EventsDiscarded += st.EventsDiscarded
+	}
+	return sum
+}
+
+func (f *Feed) record(kind string, s *servicetrade.Sender, res servicetrade.Result) {
+	body, _ := s.Body(res.Delivery) // the sender already encoded it once
+	rec := DeliveryRecord{Kind: kind, MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
 		Attempts: res.Attempts, Status: res.Status, Outcome: OutcomeCanceled, Body: body}
 	switch {
 	case res.Delivered:
 		rec.Outcome = OutcomeDelivered
 	case errors.Is(res.Err, servicetrade.ErrDiscarded):
 		rec.Outcome = OutcomeDiscarded
+	}
+	if kind == KindStandard {
+		rec.WebhookID = res.Delivery.WebhookID()
 	}
 	f.mu.Lock()
 	f.records = append(f.records, rec)
@@ -156,13 +205,16 @@ func (f *Feed) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST "+FeedPrefix+"stop", func(w http.ResponseWriter, _ *http.Request) {
 		f.Stop()
-		jsonapi.WriteJSON(w, http.StatusOK, f.sender.Stats())
+		jsonapi.WriteJSON(w, http.StatusOK, f.Stats())
 	})
 	mux.HandleFunc("GET "+FeedPrefix+"deliveries", func(w http.ResponseWriter, _ *http.Request) {
 		jsonapi.WriteJSON(w, http.StatusOK, f.Deliveries())
 	})
 	mux.HandleFunc("GET "+FeedPrefix+"account", func(w http.ResponseWriter, _ *http.Request) {
 		jsonapi.WriteJSON(w, http.StatusOK, f.Snapshot())
+	})
+	mux.HandleFunc("GET "+FeedPrefix+"employees", func(w http.ResponseWriter, _ *http.Request) {
+		jsonapi.WriteJSON(w, http.StatusOK, f.stack.EECodes)
 	})
 	return mux
 }

@@ -69,6 +69,9 @@ type Ledger struct {
 	NoSink       int `json:"no_sink"`       // no consumer takes it (appointment, company …): stored is enough
 	NoEffect     int `json:"no_effect"`     // payroll: a clock-in, whose punches come with the clock-out
 	Lost         int `json:"lost"`
+	// False2xx counts the lost events that were answered 2xx but are not in EVENTS: the
+	// gateway acknowledged what it had not stored (counted in Lost too).
+	False2xx int `json:"false_2xx"`
 
 	AppliedBySink map[string]int `json:"applied_by_sink"`
 	// AppliedOwnWrite counts applied events whose own id is on a sink write; the rest were
@@ -190,6 +193,7 @@ func Judge(l *Ledger, obs Observations) {
 		}
 		if obs.Stored[id] == 0 {
 			l.Lost++
+			l.False2xx++
 			l.detail("lost: %s answered 2xx but not in EVENTS", id)
 			continue
 		}
@@ -240,8 +244,9 @@ func Judge(l *Ledger, obs Observations) {
 	}
 }
 
-// attemptedEvents parses every delivery that was POSTed at least once into the events the
-// gateway derives from it, keyed by event id.
+// attemptedEvents parses every delivery that was POSTed at least once — ServiceTrade's
+// batches and Standard Webhooks messages alike — into the events the gateway derives from
+// it, keyed by event id.
 func attemptedEvents(l *Ledger, obs Observations) map[string]*attemptedEvent {
 	events := map[string]*attemptedEvent{}
 	for _, d := range obs.Deliveries {
@@ -249,23 +254,51 @@ func attemptedEvents(l *Ledger, obs Observations) map[string]*attemptedEvent {
 		if d.Attempts == 0 {
 			continue
 		}
-		parsed, err := webhook.ParseServiceTrade(d.Body)
+		parsed, err := deliveryEvents(obs.Tenant, d)
 		if err != nil {
 			l.Imbalance = append(l.Imbalance, fmt.Sprintf("delivery %s does not parse: %v", d.MessageID, err))
 			continue
 		}
 		acked := d.Outcome == simulator.OutcomeDelivered && d.Status >= 200 && d.Status < 300
-		for _, it := range parsed.Items {
-			id := it.DedupID(obs.Tenant)
+		for id, a := range parsed {
 			e := events[id]
 			if e == nil {
-				e = &attemptedEvent{entity: it.Entity, action: it.Action, entityID: it.EntityID, at: it.Time.Unix()}
+				e = &a
 				events[id] = e
 			}
 			e.acked = e.acked || acked
 		}
 	}
 	return events
+}
+
+// deliveryEvents returns the events the gateway makes of delivery d, by event id, with the
+// gateway's own parsers and id derivations.
+func deliveryEvents(tenant string, d simulator.DeliveryRecord) (map[string]attemptedEvent, error) {
+	out := map[string]attemptedEvent{}
+	switch d.Kind {
+	case simulator.KindStandard:
+		ev, err := webhook.ParseStandard(d.Body)
+		if err != nil {
+			return nil, err
+		}
+		id, err := strconv.ParseInt(ev.EntityID, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("entity id %q: %w", ev.EntityID, err)
+		}
+		out[webhook.StandardDedupID(tenant, d.WebhookID)] = attemptedEvent{entity: ev.Entity, action: ev.Action, entityID: id, at: ev.Time.Unix()}
+	case simulator.KindServiceTrade, "":
+		parsed, err := webhook.ParseServiceTrade(d.Body)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range parsed.Items {
+			out[it.DedupID(tenant)] = attemptedEvent{entity: it.Entity, action: it.Action, entityID: it.EntityID, at: it.Time.Unix()}
+		}
+	default:
+		return nil, fmt.Errorf("unknown kind %q", d.Kind)
+	}
+	return out, nil
 }
 
 type writeKey struct {

@@ -208,3 +208,36 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+// TestJudgeStandardWebhooks: a Standard Webhooks message of the feed is judged like a
+// ServiceTrade item — by the gateway's own id (sw:<tenant>:<webhook-id>) and the change's
+// time — and one answered 2xx that EVENTS lacks is a false 2xx.
+func TestJudgeStandardWebhooks(t *testing.T) {
+	for _, stored := range []bool{true, false} {
+		obs, _ := fixture(t)
+		d := st.NewDelivery([]st.Change{{Action: st.ActionUpdated, Timestamp: 140, UserID: tech, Entity: st.Ref(st.TypeJob, job2)}}, time.Unix(200, 0))
+		body, err := d.StandardBody()
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs.Deliveries = append(obs.Deliveries, simulator.DeliveryRecord{Kind: simulator.KindStandard, MessageID: d.MessageID,
+			WebhookID: d.WebhookID(), Attempts: 1, Status: 204, Outcome: simulator.OutcomeDelivered, Body: body})
+		obs.SenderStats.Deliveries++
+		id := webhook.StandardDedupID("t", d.WebhookID())
+		if stored {
+			obs.Stored[id] = 1
+		}
+		obs.WorkOrders.Applied = append(obs.WorkOrders.Applied, workordersys.Applied{Op: workordersys.OpUpsert, ID: job2, EventID: id, Updated: 140})
+		var got Ledger
+		Judge(&got, obs)
+		want := Ledger{Acked: 7, Applied: 6, AppliedOwnWrite: 4, Verdict: "PASS"}
+		if !stored {
+			want = Ledger{Acked: 7, Applied: 5, Lost: 1, False2xx: 1, AppliedOwnWrite: 3, Verdict: "FAIL"}
+		}
+		if got.Acked != want.Acked || got.Applied != want.Applied || got.Lost != want.Lost || got.False2xx != want.False2xx ||
+			got.AppliedOwnWrite != want.AppliedOwnWrite || got.Verdict != want.Verdict {
+			t.Errorf("stored %v: got acked=%d applied=%d lost=%d false_2xx=%d own=%d %s, want %+v\n%s", stored, got.Acked, got.Applied,
+				got.Lost, got.False2xx, got.AppliedOwnWrite, got.Verdict, want, strings.Join(append(got.Details, got.Imbalance...), "\n"))
+		}
+	}
+}

@@ -10,11 +10,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/webhook"
 )
 
 // Never is a DuplicateRate or ReorderRate that turns the behaviour off (the zero value
@@ -48,6 +51,16 @@ type SenderConfig struct {
 	// URL is the hook URL deliveries are POSTed to, secret path segment included, such as
 	// http://127.0.0.1:8080/hooks/demo/servicetrade/dev-token.
 	URL string
+	// MoreURLs are the same hook on further gateways: attempts go to URL and MoreURLs in
+	// turn, as through a load balancer in front of several gateways, so that a retry
+	// usually reaches another gateway than the attempt that failed.
+	MoreURLs []string
+	// StandardSecret ("whsec_…"), if set, makes the Sender a Standard Webhooks sender: each
+	// change goes alone (MaxBatch is 1) as a signed message (Delivery.StandardBody,
+	// webhook-id Delivery.WebhookID, signed afresh at each attempt) to a tenant's
+	// /standard endpoint, and only a 2xx reply delivers it — as the Standard Webhooks spec
+	// has senders do — while ServiceTrade counts any 200–499 reply.
+	StandardSecret string
 	// EventsPerSecond is the rate at which Run reports changes (items, not deliveries).
 	// 0 means Run sends nothing and only waits for its context to end.
 	EventsPerSecond float64
@@ -88,10 +101,17 @@ type SenderConfig struct {
 // Validate reports the settings NewSender would reject.
 func (c SenderConfig) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("URL: %w", err))
-	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("URL %q: want an absolute http or https URL", c.URL))
+	for _, raw := range append([]string{c.URL}, c.MoreURLs...) {
+		if u, err := url.Parse(raw); err != nil {
+			errs = append(errs, fmt.Errorf("URL: %w", err))
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("URL %q: want an absolute http or https URL", raw))
+		}
+	}
+	if c.StandardSecret != "" {
+		if _, err := webhook.ParseSecret(c.StandardSecret); err != nil {
+			errs = append(errs, fmt.Errorf("StandardSecret: %w", err))
+		}
 	}
 	if c.EventsPerSecond < 0 || math.IsNaN(c.EventsPerSecond) || math.IsInf(c.EventsPerSecond, 0) {
 		errs = append(errs, fmt.Errorf("EventsPerSecond %v: want a finite rate >= 0", c.EventsPerSecond))
@@ -135,6 +155,9 @@ func (c SenderConfig) withDefaults() SenderConfig {
 	if c.Client == nil {
 		c.Client = &http.Client{}
 	}
+	if c.StandardSecret != "" {
+		c.MaxBatch = 1
+	}
 	return c
 }
 
@@ -144,7 +167,7 @@ type Result struct {
 	Duplicate bool // this was a deliberate second sending of a delivered delivery
 	Attempts  int  // POSTs made
 	Status    int  // HTTP status of the last attempt; 0 if it got no reply
-	Delivered bool // an attempt got a 200–499 reply
+	Delivered bool // an attempt got a 200–499 reply (a Standard Webhooks sender: a 2xx)
 	// Err is nil when Delivered. Otherwise it matches ErrDiscarded (and wraps the last
 	// attempt's failure), or it is the context's error when the context ended first.
 	Err error
@@ -168,11 +191,14 @@ type Stats struct {
 // Sender POSTs an Account's changes to a hook URL the way ServiceTrade does. Deliver and
 // Stats are safe for concurrent use; Run runs once at a time.
 type Sender struct {
-	cfg     SenderConfig
-	account *Account
-	running atomic.Bool
-	rng     *rand.Rand // Run's alone, and Run runs once at a time
-	seq     atomic.Uint64
+	cfg      SenderConfig
+	urls     []string
+	nextURL  atomic.Uint64
+	standard *webhook.Secret // a Standard Webhooks sender's key; nil for ServiceTrade's
+	account  *Account
+	running  atomic.Bool
+	rng      *rand.Rand // Run's alone, and Run runs once at a time
+	seq      atomic.Uint64
 
 	deliveries, attempts, delivered, discarded, canceled atomic.Uint64
 	duplicatesSent, reordered                            atomic.Uint64
@@ -185,11 +211,17 @@ func NewSender(cfg SenderConfig, account *Account) (*Sender, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("servicetrade: sender config: %w", err)
 	}
-	return &Sender{
+	s := &Sender{
 		cfg:     cfg.withDefaults(),
+		urls:    append([]string{cfg.URL}, cfg.MoreURLs...),
 		account: account,
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0xde11e7e5)),
-	}, nil
+	}
+	if cfg.StandardSecret != "" {
+		sec, _ := webhook.ParseSecret(cfg.StandardSecret) // Validate parsed it
+		s.standard = &sec
+	}
+	return s, nil
 }
 
 // Stats returns the counters. Each is read atomically, but not all at one instant.
@@ -301,7 +333,8 @@ func (s *Sender) chance(p float64) bool { return p > 0 && s.rng.Float64() < p }
 
 // Deliver POSTs d to the hook URL, retrying as ServiceTrade does: up to Attempts attempts,
 // each bounded by Timeout, with RetryDelay (doubling) between them. Any 200–499 reply is
-// delivered; a 5xx reply, a timeout or a connection error fails the attempt. It never
+// delivered (a Standard Webhooks sender: only a 2xx); a 5xx reply, a timeout or a
+// connection error fails the attempt. It never
 // sends duplicates or reorders; Run does. The Result is also passed to OnResult.
 func (s *Sender) Deliver(ctx context.Context, d Delivery) Result {
 	return s.deliver(ctx, d, false)
@@ -313,7 +346,7 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 		s.duplicatesSent.Add(1)
 	}
 	res := Result{Delivery: d, Duplicate: duplicate}
-	body, err := d.Body()
+	body, err := s.Body(d)
 	if err != nil {
 		res.Err = fmt.Errorf("%w: %w", ErrDiscarded, err)
 		return s.finish(res)
@@ -333,7 +366,7 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 		}
 		res.Attempts = attempt
 		s.attempts.Add(1)
-		res.Status, lastErr = s.post(ctx, body)
+		res.Status, lastErr = s.post(ctx, d, body)
 		if lastErr == nil {
 			res.Delivered = true
 			return s.finish(res)
@@ -349,17 +382,33 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 	return s.finish(res)
 }
 
-// post makes one attempt. It returns the reply's status, and an error unless the reply
-// counts as delivered.
-func (s *Sender) post(ctx context.Context, body []byte) (int, error) {
+// Body returns what the Sender POSTs for d: ServiceTrade's payload, or the Standard
+// Webhooks message of a Standard Webhooks sender.
+func (s *Sender) Body(d Delivery) ([]byte, error) {
+	if s.standard != nil {
+		return d.StandardBody()
+	}
+	return d.Body()
+}
+
+// post makes one attempt, at the next URL in turn. It returns the reply's status, and an
+// error unless the reply counts as delivered.
+func (s *Sender) post(ctx context.Context, d Delivery, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
+	target := s.urls[(s.nextURL.Add(1)-1)%uint64(len(s.urls))]
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", userAgent)
+	if s.standard != nil {
+		now := time.Now().Unix()
+		req.Header.Set("webhook-id", d.WebhookID())
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(now, 10))
+		req.Header.Set("webhook-signature", s.standard.Sign(d.WebhookID(), now, body))
+	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
 		return 0, err
@@ -370,7 +419,7 @@ func (s *Sender) post(ctx context.Context, body []byte) (int, error) {
 	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)); err != nil {
 		return resp.StatusCode, fmt.Errorf("reading reply: %w", err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode >= 500 {
+	if resp.StatusCode < 200 || resp.StatusCode >= 500 || s.standard != nil && resp.StatusCode >= 300 {
 		return resp.StatusCode, fmt.Errorf("hook answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return resp.StatusCode, nil

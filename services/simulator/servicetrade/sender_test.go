@@ -129,6 +129,10 @@ func TestSenderConfigValidate(t *testing.T) {
 		{name: "negative attempts", cfg: servicetrade.SenderConfig{URL: url, Attempts: -3}, wantErr: true},
 		{name: "duplicate rate above 1", cfg: servicetrade.SenderConfig{URL: url, DuplicateRate: 1.5}, wantErr: true},
 		{name: "reorder rate NaN", cfg: servicetrade.SenderConfig{URL: url, ReorderRate: math.NaN()}, wantErr: true},
+		{name: "more URLs", cfg: servicetrade.SenderConfig{URL: url, MoreURLs: []string{"http://127.0.0.1:8081/hooks/demo/servicetrade/dev-token"}}},
+		{name: "a relative further URL", cfg: servicetrade.SenderConfig{URL: url, MoreURLs: []string{"/hooks"}}, wantErr: true},
+		{name: "Standard Webhooks", cfg: servicetrade.SenderConfig{URL: "http://127.0.0.1:8080/hooks/demo/standard", StandardSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+		{name: "Standard Webhooks secret too short", cfg: servicetrade.SenderConfig{URL: url, StandardSecret: "whsec_c2hvcnQ="}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -465,5 +469,70 @@ func TestRunReorders(t *testing.T) {
 	}
 	if st := s.Stats(); st.Reordered < 4 || st.DuplicatesSent != 0 {
 		t.Errorf("Stats() = %+v, want 4+ reordered and no duplicates", st)
+	}
+}
+
+// TestDeliverSpreadsAttemptsOverURLs: with several URLs (one hook on several gateways),
+// attempts go to each in turn, so a retry reaches another gateway.
+func TestDeliverSpreadsAttemptsOverURLs(t *testing.T) {
+	first := newHook(t, replyWith(http.StatusServiceUnavailable))
+	second := newHook(t, replyWith(http.StatusOK))
+	s := newSender(t, servicetrade.SenderConfig{URL: first.URL, MoreURLs: []string{second.URL}, RetryDelay: time.Millisecond}, nil)
+	res := s.Deliver(t.Context(), sampleDelivery(t, 2))
+	if !res.Delivered || res.Attempts != 2 {
+		t.Fatalf("Deliver = %+v, want delivered at the second attempt", res)
+	}
+	res = s.Deliver(t.Context(), sampleDelivery(t, 1))
+	if !res.Delivered || res.Attempts != 2 {
+		t.Fatalf("second Deliver = %+v, want the first attempt at the first URL (503), the retry at the second", res)
+	}
+	if n, m := len(first.requests()), len(second.requests()); n != 2 || m != 2 {
+		t.Errorf("requests: %d to the first URL, %d to the second; want 2 each", n, m)
+	}
+}
+
+// TestStandardWebhooksSender: a Standard Webhooks sender POSTs one change a message,
+// signed so that the gateway's own verification accepts it, with the same webhook-id at
+// every attempt; only a 2xx delivers.
+func TestStandardWebhooksSender(t *testing.T) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var ids []string
+	statuses := []int{http.StatusConflict, http.StatusOK}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h, err := webhook.ReadStandardHeaders(r.Header)
+		if err == nil {
+			_, err = webhook.VerifyStandard([]webhook.Secret{key}, h, body, time.Now(), webhook.DefaultTolerance)
+		}
+		if err != nil {
+			t.Errorf("signature: %v", err)
+		}
+		ev, err := webhook.ParseStandard(body)
+		if err != nil || ev.Entity == "" || ev.EntityID == "" || ev.Time.IsZero() {
+			t.Errorf("ParseStandard(%s) = %+v, %v", body, ev, err)
+		}
+		mu.Lock()
+		n := len(ids)
+		ids = append(ids, h.ID)
+		mu.Unlock()
+		w.WriteHeader(statuses[min(n, len(statuses)-1)])
+	}))
+	defer srv.Close()
+	s := newSender(t, servicetrade.SenderConfig{URL: srv.URL, StandardSecret: secret, MaxBatch: 5, RetryDelay: time.Millisecond}, nil)
+	d := sampleDelivery(t, 1)
+	res := s.Deliver(t.Context(), d)
+	if !res.Delivered || res.Attempts != 2 || res.Status != http.StatusOK {
+		t.Fatalf("Deliver = %+v; want a 409 retried (only a 2xx delivers a Standard Webhook), then delivered", res)
+	}
+	if len(ids) != 2 || ids[0] != d.WebhookID() || ids[1] != d.WebhookID() {
+		t.Errorf("webhook-ids %v, want %s at both attempts", ids, d.WebhookID())
+	}
+	if res := s.Deliver(t.Context(), sampleDelivery(t, 2)); res.Delivered {
+		t.Errorf("a delivery of two changes was sent as one Standard Webhooks message")
 	}
 }

@@ -2,12 +2,15 @@
 // the ServiceTrade API, the asset registry, the work-order system and Paycom payroll, each
 // on its address with its fault injector under /admin/ — and, on request, sends the
 // simulated account's changes to a hook URL as ServiceTrade webhooks (see simulator.Feed,
-// served beside the ServiceTrade API). The chaos campaign runs it; see -h for every setting.
+// served beside the ServiceTrade API) — and, with -standard-url, as signed Standard
+// Webhooks too — spread over several gateways if given several URLs. The chaos campaigns
+// and deploy/compose run it; see -h for every setting.
 package main
 
 import (
 	"context"
 	"flag"
+	"strings"
 	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/daemon"
@@ -23,12 +26,16 @@ func main() {
 	fs.Int64Var(&sc.Account.Seed, "account-seed", 1, "seed of the simulated account's entities and changes")
 	fs.DurationVar(&sc.TokenLifetime, "token-lifetime", time.Hour, "lifetime of the ServiceTrade API's OAuth2 tokens")
 	fs.BoolVar(&sc.PaycomImportIdentical, "paycom-import-identical", false, "payroll imports a punch identical to an imported one again (no safeguard against doubles)")
-	var feed servicetrade.SenderConfig
-	fs.StringVar(&feed.URL, "hook-url", "http://127.0.0.1:8080/hooks/demo/servicetrade/dev-token", "where the feed POSTs webhooks")
-	fs.Float64Var(&feed.EventsPerSecond, "rate", 10, "events per second the feed sends once started")
+	var feed, standard servicetrade.SenderConfig
+	hookURLs := fs.String("hook-url", "http://127.0.0.1:8080/hooks/demo/servicetrade/dev-token", "where the feed POSTs ServiceTrade webhooks; several, comma-separated, take the attempts in turn (a load balancer in front of several gateways)")
+	fs.Float64Var(&feed.EventsPerSecond, "rate", 10, "ServiceTrade events per second the feed sends once started")
 	fs.IntVar(&feed.MaxBatch, "max-batch", servicetrade.DefaultMaxBatch, "most items in one delivery")
-	fs.IntVar(&feed.Concurrency, "concurrency", 4, "deliveries in flight at once")
+	fs.IntVar(&feed.Concurrency, "concurrency", 4, "deliveries in flight at once (per kind of webhook)")
 	fs.Int64Var(&feed.Seed, "feed-seed", 1, "seed of the feed's batch sizes, duplicates and reordering")
+	standardURLs := fs.String("standard-url", "", "if set, the feed also sends changes as signed Standard Webhooks to this tenant /standard endpoint; several, comma-separated, take the attempts in turn")
+	fs.StringVar(&standard.StandardSecret, "standard-secret", "", "the tenant's Standard Webhooks secret (whsec_…) that signs them")
+	fs.Float64Var(&standard.EventsPerSecond, "standard-rate", 5, "Standard Webhooks events per second the feed sends once started (with -standard-url)")
+	start := fs.Bool("feed-start", false, "start the feed at once (otherwise: POST "+simulator.FeedPrefix+"start)")
 
 	daemon.Main(daemon.Program{Name: "simulator", Flags: fs, EnvPrefix: "FS_SIM", WithoutNATS: true,
 		Wire: func(_ context.Context, p *daemon.Process) error {
@@ -36,7 +43,12 @@ func main() {
 			if err != nil {
 				return err
 			}
-			f, err := simulator.NewFeed(stack, feed)
+			senders := []servicetrade.SenderConfig{withURLs(feed, *hookURLs)}
+			if *standardURLs != "" {
+				standard.Concurrency, standard.Seed = feed.Concurrency, feed.Seed+1
+				senders = append(senders, withURLs(standard, *standardURLs))
+			}
+			f, err := simulator.NewFeed(stack, senders...)
 			if err != nil {
 				return err
 			}
@@ -46,6 +58,19 @@ func main() {
 			}
 			p.Go(servers.Serve)
 			p.Defer(f.Stop)
+			if *start {
+				return f.Start()
+			}
 			return nil
 		}})
+}
+
+// withURLs returns cfg sending to the comma-separated urls.
+func withURLs(cfg servicetrade.SenderConfig, urls string) servicetrade.SenderConfig {
+	list := strings.Split(urls, ",")
+	for i := range list {
+		list[i] = strings.TrimSpace(list[i])
+	}
+	cfg.URL, cfg.MoreURLs = list[0], list[1:]
+	return cfg
 }
