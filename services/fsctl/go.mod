@@ -14,12 +14,18 @@ require (
 )
 
 require (
+	golang.org/x/oauth2 v0.38.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
+
+require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
+	github.com/fieldstream/fieldstream/services/payroll v0.0.0
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
@@ -53,3 +59,5 @@ replace (
 	github.com/fieldstream/fieldstream/services/simulator => ../simulator
 	github.com/fieldstream/fieldstream/streams => ../../streams
 )
+
+replace github.com/fieldstream/fieldstream/services/payroll => ../payroll
