@@ -10,10 +10,10 @@ export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean images
+.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean images cluster-up cluster-down
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build every binary into bin/ (nats-server too, from the pinned module)
 	$(GO) build -o bin/ $(addprefix ./,$(BINARIES))
@@ -64,8 +64,33 @@ images: ## build a FROM-scratch image of every binary and of nats-server: fields
 	cd pkg && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o ../$(IMAGE_BIN)/probe ./probe/cmd/probe
 	deploy/images/build.sh $(IMAGE_TAG) $(IMAGE_BIN)
 
+# The host names of deploy/compose's nodes, which the dev server certificate also covers.
+CLUSTER_HOSTS := nats-1,nats-2,nats-3
 dev-secrets: ## write a dev CA, the NATS server certificate and one nkey per service for deploy/ into deploy/dev/ (never commit them)
-	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev
+	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev -hosts $(CLUSTER_HOSTS)
+
+# The three-node cluster of deploy/compose. CLUSTER_PROJECT names its containers, network and
+# volumes; the host ports are the README's (8080 the first gateway, 4222-4224 the nodes).
+CLUSTER_PROJECT ?= fieldstream
+CLUSTER_ENV := FS_IMAGE_TAG=$(IMAGE_TAG) FS_SECRETS_GID=$$(id -g)
+COMPOSE := docker-compose -p $(CLUSTER_PROJECT) -f deploy/compose/docker-compose.yml
+CLUSTER_NATS := tls://127.0.0.1:$${FS_NATS_PORT:-4222},tls://127.0.0.1:$${FS_NATS_PORT2:-4223},tls://127.0.0.1:$${FS_NATS_PORT3:-4224}
+cluster-up: images $(NATS) ## run the three-node cluster of deploy/compose (2 gateways, 2 replicas per consumer, poller, simulators); gateway on 127.0.0.1:8080, nats context fieldstream-cluster
+	cd test && $(GO) run ./cmd/devsecrets -out ../deploy/dev -hosts $(CLUSTER_HOSTS) -keep
+	chmod -R g+rX deploy/dev # the containers' user joins the group owning deploy/dev to read it
+	$(GO) build -o bin/fsctl ./services/fsctl/cmd/fsctl
+	$(CLUSTER_ENV) $(COMPOSE) up -d --remove-orphans
+	@echo "waiting for the first gateway to be ready"; for i in $$(seq 180); do \
+		$(IMAGE_BIN)/probe http://127.0.0.1:$${FS_GATEWAY_PORT:-8080}/readyz 2>/dev/null && break; \
+		[ $$i -lt 180 ] || { $(CLUSTER_ENV) $(COMPOSE) ps; echo "not ready after 3 minutes; see: $(COMPOSE) logs"; exit 1; }; sleep 1; done
+	$(NATS) context save fieldstream-cluster --server "$(CLUSTER_NATS)" --nkey "$(CURDIR)/deploy/dev/nkeys/admin.nk" \
+		--tlsca "$(CURDIR)/deploy/dev/tls/ca.pem" --description "fieldstream: make cluster-up (admin)" >/dev/null
+	@$(CLUSTER_ENV) $(COMPOSE) ps
+	@echo "gateway http://127.0.0.1:$${FS_GATEWAY_PORT:-8080} (second: :$${FS_GATEWAY2_PORT:-8081}); nats --context fieldstream-cluster stream info EVENTS; bin/fsctl --context fieldstream-cluster status"
+
+cluster-down: ## stop the cluster of cluster-up and remove its containers, network and volumes (and the nats context)
+	$(CLUSTER_ENV) $(COMPOSE) down --volumes --remove-orphans --timeout 20
+	-$(NATS) context rm fieldstream-cluster --force >/dev/null 2>&1
 
 clean: ## remove bin/, .images/ and the embedded server's data (.data/)
 	rm -rf bin .images .data

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/fieldstream/fieldstream/pkg/daemon"
+	"github.com/fieldstream/fieldstream/pkg/probe"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 )
@@ -35,7 +38,8 @@ func main() {
 	standardURLs := fs.String("standard-url", "", "if set, the feed also sends changes as signed Standard Webhooks to this tenant /standard endpoint; several, comma-separated, take the attempts in turn")
 	fs.StringVar(&standard.StandardSecret, "standard-secret", "", "the tenant's Standard Webhooks secret (whsec_…) that signs them")
 	fs.Float64Var(&standard.EventsPerSecond, "standard-rate", 5, "Standard Webhooks events per second the feed sends once started (with -standard-url)")
-	start := fs.Bool("feed-start", false, "start the feed at once (otherwise: POST "+simulator.FeedPrefix+"start)")
+	start := fs.Bool("feed-start", false, "start the feed by itself (otherwise: POST "+simulator.FeedPrefix+"start), once every -feed-wait URL answers")
+	wait := fs.String("feed-wait", "", "with -feed-start: health endpoints (comma-separated, the gateways' /readyz) that must answer 2xx before the feed starts")
 
 	daemon.Main(daemon.Program{Name: "simulator", Flags: fs, EnvPrefix: "FS_SIM", WithoutNATS: true,
 		Wire: func(_ context.Context, p *daemon.Process) error {
@@ -59,18 +63,47 @@ func main() {
 			p.Go(servers.Serve)
 			p.Defer(f.Stop)
 			if *start {
-				return f.Start()
+				p.Go(func(ctx context.Context) error { return startWhenReady(ctx, f, splitURLs(*wait), p.Log) })
 			}
 			return nil
 		}})
 }
 
+// startWhenReady starts f once every one of urls answers 2xx (polled every second), then
+// waits for ctx to end.
+func startWhenReady(ctx context.Context, f *simulator.Feed, urls []string, log zerolog.Logger) error {
+	for _, u := range urls {
+		for probe.Check(ctx, u) != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	if err := f.Start(); err != nil {
+		return err
+	}
+	log.Info().Strs("after", urls).Msg("feed started")
+	<-ctx.Done()
+	return nil
+}
+
+// splitURLs splits a comma-separated list, dropping blanks.
+func splitURLs(list string) []string {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // withURLs returns cfg sending to the comma-separated urls.
 func withURLs(cfg servicetrade.SenderConfig, urls string) servicetrade.SenderConfig {
-	list := strings.Split(urls, ",")
-	for i := range list {
-		list[i] = strings.TrimSpace(list[i])
+	if list := splitURLs(urls); len(list) > 0 {
+		cfg.URL, cfg.MoreURLs = list[0], list[1:]
 	}
-	cfg.URL, cfg.MoreURLs = list[0], list[1:]
 	return cfg
 }
