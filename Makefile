@@ -10,7 +10,7 @@ export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean images cluster-up cluster-down
+.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean images cluster-up cluster-down chaos-cluster bench-cluster
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,10 @@ CHAOS_SEED     ?= 0
 CHAOS_MAX_DOWN ?= 6s
 chaos: build ## fault campaign: CHAOS_CYCLES (50) crash cycles under load, ledger-checked (CHAOS_SEED=… replays one)
 	$(GO) run ./test/chaos/cmd/chaos -bin-dir bin -cycles $(CHAOS_CYCLES) -seed $(CHAOS_SEED) -max-down $(CHAOS_MAX_DOWN)
+
+CHAOS_CLUSTER_FAULTS ?= 30
+chaos-cluster: images ## fault campaign on the images (Docker): a 3-node cluster, 2 gateways, 2 replicas per consumer; CHAOS_CLUSTER_FAULTS (30) faults, ledger-checked
+	$(GO) run ./test/cluster/cmd/chaos-cluster -tag $(IMAGE_TAG) -faults $(CHAOS_CLUSTER_FAULTS) -seed $(CHAOS_SEED)
 
 FUZZ_TARGETS := pkg:./webhook:FuzzParseServiceTrade pkg:./webhook:FuzzParseStandard \
 	pkg:./webhook:FuzzVerifyStandard pkg:./webhook:FuzzCheckStrict pkg:./webhook:FuzzMemberValue \

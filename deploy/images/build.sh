@@ -8,7 +8,8 @@
 #
 #   deploy/images/build.sh TAG BIN_DIR [NAME…]   # default: every binary in BIN_DIR
 #
-# Images are named fieldstream/<binary>:TAG and fieldstream/<binary>:latest.
+# Images are named fieldstream/<binary>:TAG and fieldstream/<binary>:latest (not with
+# IMAGE_LATEST=false: the container tests build images of their own under a tag of theirs).
 set -euo pipefail
 tag=$1 bindir=$2
 shift 2
@@ -96,6 +97,12 @@ for name in "${names[@]}"; do
 		echo "ENTRYPOINT $(json "/$name")"
 		[ ${#cmd[@]} -eq 0 ] || echo "CMD $(json "${cmd[@]}")"
 	} >"$ctx/Dockerfile"
-	DOCKER_BUILDKIT=0 docker build --quiet -t "fieldstream/$name:$tag" -t "fieldstream/$name:latest" "$ctx" 2>&1 >/dev/null | grep -v -e DEPRECATED -e "BuildKit is currently disabled" -e "environment-variable" -e "^$" >&2 || true
+	tags=(-t "fieldstream/$name:$tag")
+	[ "${IMAGE_LATEST:-true}" = false ] || tags+=(-t "fieldstream/$name:latest")
+	# The legacy builder warns that it is deprecated on every build: only failures are news.
+	if ! out=$(DOCKER_BUILDKIT=0 docker build --quiet "${tags[@]}" "$ctx" 2>&1); then
+		echo "$out" >&2
+		exit 1
+	fi
 	echo "fieldstream/$name:$tag"
 done

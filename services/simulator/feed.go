@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
@@ -37,6 +38,7 @@ type DeliveryRecord struct {
 	Duplicate bool            `json:"duplicate,omitempty"`
 	Attempts  int             `json:"attempts"` // POSTs begun; 0: never sent
 	Status    int             `json:"status"`   // reply to the last attempt; 0: none
+	Answered  time.Time       `json:"answered"` // when that reply came; zero: none
 	Outcome   string          `json:"outcome"`
 	Body      json.RawMessage `json:"body"`
 }
@@ -178,7 +180,7 @@ func (f *Feed) Stats() servicetrade.Stats {
 func (f *Feed) record(kind string, s *servicetrade.Sender, res servicetrade.Result) {
 	body, _ := s.Body(res.Delivery) // the sender already encoded it once
 	rec := DeliveryRecord{Kind: kind, MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
-		Attempts: res.Attempts, Status: res.Status, Outcome: OutcomeCanceled, Body: body}
+		Attempts: res.Attempts, Status: res.Status, Answered: res.Answered, Outcome: OutcomeCanceled, Body: body}
 	switch {
 	case res.Delivered:
 		rec.Outcome = OutcomeDelivered

@@ -29,6 +29,7 @@ import (
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
+	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
 
@@ -113,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := c.startAll(ctx); err != nil {
 		return nil, err
 	}
-	if err := httpJSON(ctx, http.MethodPost, c.urls["servicetrade"]+simulator.FeedPrefix+"start", nil, nil); err != nil {
+	if err := StartFeed(ctx, c.urls["servicetrade"]); err != nil {
 		return nil, err
 	}
 	for i := 1; i <= cfg.Cycles; i++ {
@@ -122,16 +123,18 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 		}
 	}
 	var obs Observations
-	if err := httpJSON(ctx, http.MethodPost, c.urls["servicetrade"]+simulator.FeedPrefix+"stop", nil, &obs.SenderStats); err != nil {
+	var err error
+	if obs.SenderStats, err = StopFeed(ctx, c.urls["servicetrade"]); err != nil {
 		return nil, err
 	}
 	cfg.Progress(fmt.Sprintf("load stopped after %s; settling", time.Since(start).Round(time.Second)))
 	settleStart := time.Now()
-	if err := c.settle(ctx); err != nil {
+	if err := Settle(ctx, c.js, c.cfg.SettleTimeout); err != nil {
 		c.led.Imbalance = append(c.led.Imbalance, err.Error())
 	}
 	c.led.SettleSeconds = time.Since(settleStart).Seconds()
-	if err := c.observe(ctx, &obs); err != nil {
+	sims := Sims{ServiceTrade: c.urls["servicetrade"], Assets: c.urls["assets"], WorkOrders: c.urls["workorders"], Paycom: c.urls["paycom"]}
+	if err := Observe(ctx, c.js, tenantName, sims, &obs); err != nil {
 		return nil, err
 	}
 	for _, p := range c.procs {
@@ -139,10 +142,10 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	Judge(c.led, obs)
 	c.led.DurationSeconds = time.Since(start).Seconds()
-	if err := writeJSON(filepath.Join(cfg.Dir, "observations.json"), obs); err != nil {
+	if err := WriteJSON(filepath.Join(cfg.Dir, "observations.json"), obs); err != nil {
 		return nil, err
 	}
-	return c.led, writeJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
+	return c.led, WriteJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
 }
 
 // startAll starts nats-server, the simulators, the gateway and the consumers, in that
@@ -200,7 +203,7 @@ func (c *campaign) startAll(ctx context.Context) error {
 	if err := c.startHealthy(ctx, "simulator"); err != nil {
 		return err
 	}
-	if err := c.mapEmployees(ctx); err != nil {
+	if err := MapEmployees(ctx, c.js, c.urls["servicetrade"]); err != nil {
 		return err
 	}
 
@@ -252,21 +255,22 @@ func (c *campaign) waitHealthy(ctx context.Context, name string) error {
 		if err = httpJSON(ctx, http.MethodGet, c.urls["health:"+name], nil, nil); err == nil {
 			return nil
 		}
-		if err := pause(ctx, 50*time.Millisecond); err != nil {
+		if err := Pause(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	return fmt.Errorf("%s not healthy within 60 s: %w", name, err)
 }
 
-// mapEmployees maps the simulated technicians to payroll employee codes, as an operator
+// MapEmployees maps the technicians of the simulated account whose ServiceTrade API (and
+// feed admin) answers at serviceTradeURL to their payroll employee codes, as an operator
 // would.
-func (c *campaign) mapEmployees(ctx context.Context) error {
+func MapEmployees(ctx context.Context, js jetstream.JetStream, serviceTradeURL string) error {
 	var snap simulator.AccountSnapshot
-	if err := httpJSON(ctx, http.MethodGet, c.urls["servicetrade"]+simulator.FeedPrefix+"account", nil, &snap); err != nil {
+	if err := httpJSON(ctx, http.MethodGet, serviceTradeURL+simulator.FeedPrefix+"account", nil, &snap); err != nil {
 		return err
 	}
-	emps, err := payroll.OpenEmployees(ctx, c.js)
+	emps, err := payroll.OpenEmployees(ctx, js)
 	if err != nil {
 		return err
 	}
@@ -327,7 +331,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 		c.count("stop:" + target)
 		line += " SIGSTOP " + target
 	}
-	if err := pause(ctx, down); err != nil {
+	if err := Pause(ctx, down); err != nil {
 		return err
 	}
 	if kill {
@@ -346,7 +350,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 		return err
 	}
 	c.cfg.Progress(fmt.Sprintf("%s for %s", line, down.Round(time.Millisecond)))
-	return pause(ctx, c.duration(500*time.Millisecond, 2*time.Second))
+	return Pause(ctx, c.duration(500*time.Millisecond, 2*time.Second))
 }
 
 func (c *campaign) count(kind string) {
@@ -375,24 +379,27 @@ func (c *campaign) healAll(ctx context.Context) error {
 	return nil
 }
 
-// settle waits until no consumer has anything pending (harness.Pending: not delivered,
-// not acknowledged, or handed back for later) at two polls a second apart, with DLQ
-// unchanged between them.
-func (c *campaign) settle(ctx context.Context) error {
-	deadline := time.Now().Add(c.cfg.SettleTimeout)
+// Consumers are the consumer services a campaign runs, by durable name.
+var Consumers = []string{SinkAssets, SinkWorkOrders, SinkPayroll}
+
+// Settle waits, up to timeout, until no consumer of Consumers has anything pending
+// (harness.Pending: not delivered, not acknowledged, or handed back for later) at two polls
+// a second apart, with DLQ unchanged between them.
+func Settle(ctx context.Context, js jetstream.JetStream, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	quiet := 0
 	var lastDLQ uint64
 	for time.Now().Before(deadline) {
 		var pending uint64
-		for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll} {
-			n, err := harness.Pending(ctx, c.js, name)
+		for _, name := range Consumers {
+			n, err := harness.Pending(ctx, js, name)
 			if err != nil {
 				pending++ // not reachable yet counts as not settled
 			}
 			pending += n
 		}
 		dlq := uint64(0)
-		if s, err := c.js.Stream(ctx, "DLQ"); err == nil {
+		if s, err := js.Stream(ctx, "DLQ"); err == nil {
 			if info, err := s.Info(ctx); err == nil {
 				dlq = info.State.LastSeq
 			}
@@ -406,33 +413,37 @@ func (c *campaign) settle(ctx context.Context) error {
 		if quiet >= 2 {
 			return nil
 		}
-		if err := pause(ctx, time.Second); err != nil {
+		if err := Pause(ctx, time.Second); err != nil {
 			return err
 		}
 	}
-	return fmt.Errorf("consumers did not settle within %s", c.cfg.SettleTimeout)
+	return fmt.Errorf("consumers did not settle within %s", timeout)
 }
 
-// observe gathers what the simulators and JetStream hold.
-func (c *campaign) observe(ctx context.Context, obs *Observations) error {
-	obs.Tenant = tenantName
-	st := c.urls["servicetrade"] + simulator.FeedPrefix
+// Sims are the base URLs (http://host:port) of the simulators a campaign reads.
+type Sims struct{ ServiceTrade, Assets, WorkOrders, Paycom string }
+
+// Observe gathers what the simulators at sims and JetStream hold, for tenant, into obs
+// (all but SenderStats, which stopping the feed reports).
+func Observe(ctx context.Context, js jetstream.JetStream, tenant string, sims Sims, obs *Observations) error {
+	obs.Tenant = tenant
+	st := sims.ServiceTrade + simulator.FeedPrefix
 	for url, out := range map[string]any{
-		st + "deliveries":                       &obs.Deliveries,
-		st + "account":                          &obs.Account,
-		c.urls["assets"] + "/admin/applied":     &obs.Assets,
-		c.urls["workorders"] + "/admin/applied": &obs.WorkOrders,
-		c.urls["paycom"] + "/admin/applied":     &obs.Payroll,
+		st + "deliveries":                  &obs.Deliveries,
+		st + "account":                     &obs.Account,
+		sims.Assets + "/admin/applied":     &obs.Assets,
+		sims.WorkOrders + "/admin/applied": &obs.WorkOrders,
+		sims.Paycom + "/admin/applied":     &obs.Payroll,
 	} {
 		if err := httpJSON(ctx, http.MethodGet, url, nil, out); err != nil {
 			return err
 		}
 	}
 	var err error
-	if obs.Stored, err = storedEvents(ctx, c.js); err != nil {
+	if obs.Stored, err = storedEvents(ctx, js); err != nil {
 		return fmt.Errorf("reading EVENTS: %w", err)
 	}
-	if obs.DeadLetters, obs.DeadLetterMsgs, err = deadLetters(ctx, c.js); err != nil {
+	if obs.DeadLetters, obs.DeadLetterMsgs, err = deadLetters(ctx, js); err != nil {
 		return fmt.Errorf("reading DLQ: %w", err)
 	}
 	return nil
@@ -476,8 +487,22 @@ func freeAddrs(n int) ([]string, error) {
 	return out, nil
 }
 
-// writeJSON writes v as indented JSON to path.
-func writeJSON(path string, v any) error {
+// StartFeed starts the simulated account's webhooks (the simulator's feed, whose admin
+// answers beside the ServiceTrade API at serviceTradeURL).
+func StartFeed(ctx context.Context, serviceTradeURL string) error {
+	return httpJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"start", nil, nil)
+}
+
+// StopFeed stops the feed, waiting for the deliveries in flight, and returns its senders'
+// counters.
+func StopFeed(ctx context.Context, serviceTradeURL string) (servicetrade.Stats, error) {
+	var st servicetrade.Stats
+	err := httpJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"stop", nil, &st)
+	return st, err
+}
+
+// WriteJSON writes v as indented JSON to path.
+func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -485,8 +510,9 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// pause waits d: how long a fault lasts, or between polls of a condition.
-func pause(ctx context.Context, d time.Duration) error {
+// Pause waits d — how long a fault lasts, or between polls of a condition — or until ctx
+// ends (its error).
+func Pause(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -241,3 +241,17 @@ func TestJudgeStandardWebhooks(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxUnavailable(t *testing.T) {
+	at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
+	ds := []simulator.DeliveryRecord{
+		{Status: 200, Answered: at(0)}, {Status: 503, Answered: at(100)}, {Status: 200, Answered: at(2500)},
+		{Status: 200, Answered: at(2600)}, {Status: 0}, {Status: 204, Answered: at(9000)},
+	}
+	if got := MaxUnavailable(ds, at(0), at(3000)); got != 2500*time.Millisecond {
+		t.Errorf("MaxUnavailable = %s, want 2.5s (the 503 is no answer that counts; 9 s is out of the window)", got)
+	}
+	if got := MaxUnavailable(ds[:1], at(0), at(3000)); got != 0 {
+		t.Errorf("one answer: %s, want 0", got)
+	}
+}

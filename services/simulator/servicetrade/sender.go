@@ -167,6 +167,8 @@ type Result struct {
 	Duplicate bool // this was a deliberate second sending of a delivered delivery
 	Attempts  int  // POSTs made
 	Status    int  // HTTP status of the last attempt; 0 if it got no reply
+	// Answered is when the last attempt's reply came; zero if it got none.
+	Answered  time.Time
 	Delivered bool // an attempt got a 200–499 reply (a Standard Webhooks sender: a 2xx)
 	// Err is nil when Delivered. Otherwise it matches ErrDiscarded (and wraps the last
 	// attempt's failure), or it is the context's error when the context ended first.
@@ -367,6 +369,11 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 		res.Attempts = attempt
 		s.attempts.Add(1)
 		res.Status, lastErr = s.post(ctx, d, body)
+		if res.Status != 0 {
+			res.Answered = time.Now()
+		} else {
+			res.Answered = time.Time{}
+		}
 		if lastErr == nil {
 			res.Delivered = true
 			return s.finish(res)
