@@ -48,6 +48,9 @@ CHAOS_CLUSTER_FAULTS ?= 30
 chaos-cluster: images ## fault campaign on the images (Docker): a 3-node cluster, 2 gateways, 2 replicas per consumer; CHAOS_CLUSTER_FAULTS (30) faults, ledger-checked
 	$(GO) run ./test/cluster/cmd/chaos-cluster -tag $(IMAGE_TAG) -faults $(CHAOS_CLUSTER_FAULTS) -seed $(CHAOS_SEED)
 
+bench-cluster: images ## measure ingest through 1 and 2 gateways and the drain of one backlog by 1, 2 and 4 workorders replicas on the cluster (`cluster …`)
+	$(GO) run ./test/cluster/cmd/bench-cluster -tag $(IMAGE_TAG)
+
 FUZZ_TARGETS := pkg:./webhook:FuzzParseServiceTrade pkg:./webhook:FuzzParseStandard \
 	pkg:./webhook:FuzzVerifyStandard pkg:./webhook:FuzzCheckStrict pkg:./webhook:FuzzMemberValue \
 	services/gateway:.:FuzzWebhook
@@ -59,7 +62,9 @@ fuzz: ## fuzz the webhook parsers, the signature check and both endpoints' handl
 
 # Images: fieldstream/<binary>:$(IMAGE_TAG) (and :latest) for every binary and nats-server,
 # FROM scratch, from static binaries in .images/bin (deploy/images/build.sh).
-IMAGE_TAG ?= $(shell git describe --always --dirty)
+ifeq ($(origin IMAGE_TAG),undefined) # once per make: every target of one run uses the same tag
+IMAGE_TAG := $(shell git describe --always --dirty)
+endif
 IMAGE_BIN := .images/bin
 images: ## build a FROM-scratch image of every binary and of nats-server: fieldstream/<binary>:<git describe> and :latest
 	rm -rf $(IMAGE_BIN)

@@ -252,7 +252,7 @@ func (c *campaign) waitHealthy(ctx context.Context, name string) error {
 		if !c.procs[name].running() {
 			return fmt.Errorf("%s exited while starting; see %s", name, c.procs[name].log)
 		}
-		if err = httpJSON(ctx, http.MethodGet, c.urls["health:"+name], nil, nil); err == nil {
+		if err = HTTPJSON(ctx, http.MethodGet, c.urls["health:"+name], nil, nil); err == nil {
 			return nil
 		}
 		if err := Pause(ctx, 50*time.Millisecond); err != nil {
@@ -267,7 +267,7 @@ func (c *campaign) waitHealthy(ctx context.Context, name string) error {
 // would.
 func MapEmployees(ctx context.Context, js jetstream.JetStream, serviceTradeURL string) error {
 	var snap simulator.AccountSnapshot
-	if err := httpJSON(ctx, http.MethodGet, serviceTradeURL+simulator.FeedPrefix+"account", nil, &snap); err != nil {
+	if err := HTTPJSON(ctx, http.MethodGet, serviceTradeURL+simulator.FeedPrefix+"account", nil, &snap); err != nil {
 		return err
 	}
 	emps, err := payroll.OpenEmployees(ctx, js)
@@ -311,7 +311,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 	if c.rng.IntN(2) == 0 {
 		sf := sinkFaults[c.rng.IntN(len(sinkFaults))]
 		sink = c.urls[sf.sim] + fault.AdminPrefix + "faults"
-		if err := httpJSON(ctx, http.MethodPut, sink, sf.faults, nil); err != nil {
+		if err := HTTPJSON(ctx, http.MethodPut, sink, sf.faults, nil); err != nil {
 			return err
 		}
 		c.count(sf.kind)
@@ -342,7 +342,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 		return err
 	}
 	if sink != "" {
-		if err := httpJSON(ctx, http.MethodPut, sink, fault.Faults{}, nil); err != nil {
+		if err := HTTPJSON(ctx, http.MethodPut, sink, fault.Faults{}, nil); err != nil {
 			return err
 		}
 	}
@@ -435,18 +435,42 @@ func Observe(ctx context.Context, js jetstream.JetStream, tenant string, sims Si
 		sims.WorkOrders + "/admin/applied": &obs.WorkOrders,
 		sims.Paycom + "/admin/applied":     &obs.Payroll,
 	} {
-		if err := httpJSON(ctx, http.MethodGet, url, nil, out); err != nil {
+		if err := HTTPJSON(ctx, http.MethodGet, url, nil, out); err != nil {
 			return err
 		}
 	}
-	var err error
-	if obs.Stored, err = storedEvents(ctx, js); err != nil {
+	// A node just restarted may not answer JetStream requests yet (no responders): the
+	// streams are read again, whole, for up to a minute.
+	err := retry(ctx, time.Minute, func() (err error) {
+		obs.Stored, err = storedEvents(ctx, js)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("reading EVENTS: %w", err)
 	}
-	if obs.DeadLetters, obs.DeadLetterMsgs, err = deadLetters(ctx, js); err != nil {
+	err = retry(ctx, time.Minute, func() (err error) {
+		obs.DeadLetters, obs.DeadLetterMsgs, err = deadLetters(ctx, js)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("reading DLQ: %w", err)
 	}
 	return nil
+}
+
+// retry calls f until it returns nil or within has passed, a second between calls, and
+// returns its last error.
+func retry(ctx context.Context, within time.Duration, f func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		if perr := Pause(ctx, time.Second); perr != nil {
+			return err
+		}
+	}
 }
 
 // stopAll ends every process with SIGTERM (consumers and gateway drain), nats-server last.
@@ -490,14 +514,14 @@ func freeAddrs(n int) ([]string, error) {
 // StartFeed starts the simulated account's webhooks (the simulator's feed, whose admin
 // answers beside the ServiceTrade API at serviceTradeURL).
 func StartFeed(ctx context.Context, serviceTradeURL string) error {
-	return httpJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"start", nil, nil)
+	return HTTPJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"start", nil, nil)
 }
 
 // StopFeed stops the feed, waiting for the deliveries in flight, and returns its senders'
 // counters.
 func StopFeed(ctx context.Context, serviceTradeURL string) (servicetrade.Stats, error) {
 	var st servicetrade.Stats
-	err := httpJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"stop", nil, &st)
+	err := HTTPJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"stop", nil, &st)
 	return st, err
 }
 
