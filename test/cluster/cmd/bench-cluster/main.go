@@ -8,12 +8,15 @@
 //     signed webhooks (half Standard Webhooks, half ServiceTrade deliveries of 5 events) for
 //     -duration. The gateways and the three nodes share the machine's cores.
 //   - apply_r1/r2/r4_per_s: the same backlog of -backlog work-order events (updates of the
-//     simulated account's jobs, posted through a gateway) drained by 1, 2 and 4 replicas of
-//     workorders, the work-order system answering each call after 20 ms; from the first
-//     delivery to nothing pending. Each run starts from a new durable and an empty ledger.
+//     simulated account's ~250 jobs, round after round, posted through a gateway) drained by
+//     1, 2 and 4 replicas of workorders, the work-order system answering each call after
+//     20 ms; from the first delivery to nothing pending. Each run starts from a new durable
+//     and an empty ledger; how many calls reached the system is printed beside.
 //   - order_violations, doubled: over the three drains, writes of an older job over a newer
 //     one, and events the work-order system received again after applying them (it answers
-//     those as duplicates), as the system records them.
+//     those as duplicates), as the system records them. The jobs do not change during the
+//     drains, so every fetch of a job reads the same version: order violations cannot show
+//     here (the fault campaigns look for them), doubles can.
 //
 // `make bench-cluster` runs it after `make images`.
 package main
@@ -87,7 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		s.dir = dir
 	}
 	progress := func(line string) { fmt.Fprintf(stderr, "%s %s\n", time.Now().Format(time.TimeOnly), line) }
-	c, err := cluster.Start(ctx, cluster.Config{Tag: s.tag, Dir: s.dir, Gateways: 2, Consumers: []string{}, Progress: progress})
+	// The feed runs only to grow the simulated account (see growAccount), fast.
+	c, err := cluster.Start(ctx, cluster.Config{Tag: s.tag, Dir: s.dir, Gateways: 2, Consumers: []string{}, Rate: 1000, Progress: progress})
 	if err != nil {
 		return err
 	}
@@ -104,29 +108,65 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	progress(fmt.Sprintf("ingest through 2 gateways: %.0f events/s", two))
 
+	jobs, err := growAccount(ctx, c, progress)
+	if err != nil {
+		return err
+	}
 	if err := chaos.HTTPJSON(ctx, http.MethodPut, c.Sims.WorkOrders+fault.AdminPrefix+"faults", fault.Faults{LatencyMS: int(s.latency.Milliseconds())}, nil); err != nil {
 		return err
 	}
 	var rates []float64
-	var before workordersys.Record
-	if err := getJSON(ctx, c.Sims.WorkOrders+"/admin/applied", &before); err != nil {
-		return err
-	}
+	violations, doubled := 0, 0
 	for _, n := range []int{1, 2, 4} {
-		rate, err := drain(ctx, s, c, n)
+		var before, after workordersys.Record
+		if err := getJSON(ctx, c.Sims.WorkOrders+"/admin/applied", &before); err != nil {
+			return err
+		}
+		rate, err := drain(ctx, s, c, jobs, n)
 		if err != nil {
 			return fmt.Errorf("drain with %d replicas: %w", n, err)
 		}
-		progress(fmt.Sprintf("%d events drained by %d workorders replicas: %.0f events/s", s.backlog, n, rate))
+		if err := getJSON(ctx, c.Sims.WorkOrders+"/admin/applied", &after); err != nil {
+			return err
+		}
+		violations += len(after.Violations) - len(before.Violations)
+		doubled += after.Duplicates - before.Duplicates
+		progress(fmt.Sprintf("%d events drained by %d workorders replicas: %.0f events/s; %d calls reached the work-order system, %d of them repeats of an applied event, %d older over newer",
+			s.backlog, n, rate, after.Calls-before.Calls, after.Duplicates-before.Duplicates, len(after.Violations)-len(before.Violations)))
 		rates = append(rates, rate)
 	}
-	var after workordersys.Record
-	if err := getJSON(ctx, c.Sims.WorkOrders+"/admin/applied", &after); err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "cluster ingest_1gw_per_s=%.0f ingest_2gw_per_s=%.0f apply_r1_per_s=%.0f apply_r2_per_s=%.0f apply_r4_per_s=%.0f order_violations=%d doubled=%d\n",
-		one, two, rates[0], rates[1], rates[2], len(after.Violations)-len(before.Violations), after.Duplicates-before.Duplicates)
+		one, two, rates[0], rates[1], rates[2], violations, doubled)
 	return nil
+}
+
+// growAccount lets the simulated account live (its feed sends its changes through the
+// gateways) until it has at least 250 jobs, so that a backlog of updates holds each job
+// only every few hundred events — the simulated account starts with 17, and a backlog of
+// updates of so few jobs would be mostly superseded, each replica skipping the older
+// versions the others applied. It returns the jobs.
+func growAccount(ctx context.Context, c *cluster.Cluster, progress func(string)) ([]int64, error) {
+	if err := chaos.StartFeed(ctx, c.Sims.ServiceTrade); err != nil {
+		return nil, err
+	}
+	var snap simulator.AccountSnapshot
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(snap.Jobs) < 250 && time.Now().Before(deadline) {
+		if err := chaos.Pause(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
+		}
+		if err := getJSON(ctx, c.Sims.ServiceTrade+simulator.FeedPrefix+"account", &snap); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := chaos.StopFeed(ctx, c.Sims.ServiceTrade); err != nil {
+		return nil, err
+	}
+	if len(snap.Jobs) < 250 {
+		return nil, fmt.Errorf("the simulated account has %d jobs after 2 minutes, want 250", len(snap.Jobs))
+	}
+	progress(fmt.Sprintf("the simulated account has %d jobs", len(snap.Jobs)))
+	return snap.Jobs, nil
 }
 
 // ingest drives every gateway of urls with s.senders senders for s.duration and returns
@@ -157,7 +197,7 @@ func ingest(ctx context.Context, s settings, urls []string) (float64, error) {
 // drain posts a fresh backlog of s.backlog updates of the account's jobs (EVENTS emptied
 // first), then starts n workorders replicas on a new durable with an empty ledger and
 // returns the events per second from the first delivery to nothing pending.
-func drain(ctx context.Context, s settings, c *cluster.Cluster, n int) (float64, error) {
+func drain(ctx context.Context, s settings, c *cluster.Cluster, jobs []int64, n int) (float64, error) {
 	js := c.JetStream
 	events, err := js.Stream(ctx, "EVENTS")
 	if err != nil {
@@ -177,7 +217,7 @@ func drain(ctx context.Context, s settings, c *cluster.Cluster, n int) (float64,
 	if _, err := consumer.OpenLedger(ctx, js, "workorders", 0, 3); err != nil {
 		return 0, err
 	}
-	if err := postBacklog(ctx, c, s.backlog); err != nil {
+	if err := postBacklog(ctx, c, jobs, s.backlog); err != nil {
 		return 0, err
 	}
 	replicas, err := c.AddReplicas(ctx, "workorders", n)
@@ -213,17 +253,10 @@ func drain(ctx context.Context, s settings, c *cluster.Cluster, n int) (float64,
 	return 0, fmt.Errorf("backlog not drained within 10 minutes")
 }
 
-// postBacklog posts n updates of the simulated account's jobs through the first gateway
-// as ServiceTrade deliveries of 50, each update with its own time so each is its own
-// event.
-func postBacklog(ctx context.Context, c *cluster.Cluster, n int) error {
-	var snap simulator.AccountSnapshot
-	if err := getJSON(ctx, c.Sims.ServiceTrade+simulator.FeedPrefix+"account", &snap); err != nil {
-		return err
-	}
-	if len(snap.Jobs) == 0 {
-		return errors.New("the simulated account has no jobs")
-	}
+// postBacklog posts n updates of jobs, round after round over all of them, through the
+// first gateway as ServiceTrade deliveries of 50, each update with its own time so each is
+// its own event.
+func postBacklog(ctx context.Context, c *cluster.Cluster, jobs []int64, n int) error {
 	base := time.Now().Unix()
 	hook := c.GatewayURLs[0] + "/hooks/" + cluster.Tenant + "/servicetrade/" + cluster.TenantToken
 	for i := 0; i < n; i += 50 {
@@ -233,7 +266,7 @@ func postBacklog(ctx context.Context, c *cluster.Cluster, n int) error {
 			if j > i {
 				b.WriteByte(',')
 			}
-			job := snap.Jobs[j%len(snap.Jobs)]
+			job := jobs[j%len(jobs)]
 			fmt.Fprintf(&b, `{"action":"updated","timestamp":%d,"userId":1,"entity":{"type":"job","id":%d,"uri":"https://api.servicetrade.com/api/job/%d"},"changeset":[{"field":"description","oldValue":"a","newValue":"%d"}]}`,
 				base+int64(j), job, job, j)
 		}
