@@ -86,7 +86,7 @@ func RemoveImages(ctx context.Context, tag string, names ...string) error {
 	defer d.Close()
 	var first error
 	for _, n := range names {
-		if _, err := d.ImageRemove(ctx, "fieldstream/"+n+":"+tag, client.ImageRemoveOptions{}); err != nil && first == nil {
+		if _, err := d.ImageRemove(ctx, "fieldstream/"+n+":"+tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil && first == nil {
 			first = err
 		}
 	}
