@@ -10,7 +10,7 @@ export PATH := $(GOBIN):$(PATH)
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test vet tools bench chaos fuzz dev-secrets clean images cluster-up cluster-down chaos-cluster bench-cluster
+.PHONY: help build run test vet tools bench chaos fuzz dev-secrets resources clean images cluster-up cluster-down chaos-cluster bench-cluster
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,7 +41,7 @@ bench: build ## measure ingest (`ingest …`, and with fsync per ack `ingest_alw
 CHAOS_CYCLES   ?= 50
 CHAOS_SEED     ?= 0
 CHAOS_MAX_DOWN ?= 6s
-chaos: build ## fault campaign: CHAOS_CYCLES (50) crash cycles under load, ledger-checked (CHAOS_SEED=… replays one)
+chaos: build ## fault campaign under deploy/nats-server.conf: CHAOS_CYCLES (50) crash cycles (some double, the poller too) under ServiceTrade + Standard Webhooks load, ledger-checked (CHAOS_SEED=… replays one)
 	$(GO) run ./test/chaos/cmd/chaos -bin-dir bin -cycles $(CHAOS_CYCLES) -seed $(CHAOS_SEED) -max-down $(CHAOS_MAX_DOWN)
 
 CHAOS_CLUSTER_FAULTS ?= 30
@@ -100,6 +100,9 @@ cluster-up: images $(NATS) ## run the three-node cluster of deploy/compose (2 ga
 cluster-down: ## stop the cluster of cluster-up and remove its containers, network and volumes (and the nats context)
 	$(CLUSTER_ENV) $(COMPOSE) down --volumes --remove-orphans --timeout 20
 	-$(NATS) context rm fieldstream-cluster --force >/dev/null 2>&1
+
+resources: ## write streams/ as NACK resources (deploy/nack/) and Terraform (deploy/terraform/jetstream/), and deploy/nats-server.conf's users as nats chart values; tests fail on drift
+	cd deploy && $(GO) run ./cmd/resources
 
 clean: ## remove bin/, .images/ and the embedded server's data (.data/)
 	rm -rf bin .images .data

@@ -110,9 +110,27 @@ func TestClusterLeaderKill(t *testing.T) {
 	if !ok {
 		t.Errorf("no 2xx after the first refusal")
 	}
-	t.Logf("cluster leader_kill recover_ms=%d unavailable_ms=%d no_ack_gap_ms=%d acked=%d refused_503=%d lost=%d doubled=%d requests=%d killed=%s new_leader=%s",
+	p99, refusals := unavailableAnswerP99(answers, killedAt, electedAt)
+	t.Logf("cluster leader_kill recover_ms=%d unavailable_ms=%d no_ack_gap_ms=%d unavailable_answer_p99_ms=%d unavailable_answers=%d acked=%d refused_503=%d lost=%d doubled=%d requests=%d killed=%s new_leader=%s",
 		electedAt.Sub(killedAt).Milliseconds(), unavailable.Milliseconds(), longestGapBetweenAcks(answers, killedAt).Milliseconds(),
-		ledger.Acked, ledger.Refused, len(ledger.Lost), len(ledger.Doubled), ledger.Requests, victim.Name, newLeader)
+		p99.Milliseconds(), refusals, ledger.Acked, ledger.Refused, len(ledger.Lost), len(ledger.Doubled), ledger.Requests, victim.Name, newLeader)
+}
+
+// unavailableAnswerP99 returns the 99th percentile of how long the refusals (answers other
+// than 2xx) of requests sent between from and to took, and how many there were: how fast a
+// sender hears "retry later" while JetStream cannot store.
+func unavailableAnswerP99(answers []Answer, from, to time.Time) (time.Duration, int) {
+	var took []time.Duration
+	for _, a := range answers {
+		if !a.OK() && !a.Sent.Before(from) && a.Sent.Before(to) {
+			took = append(took, a.Answered.Sub(a.Sent))
+		}
+	}
+	if len(took) == 0 {
+		return 0, 0
+	}
+	slices.Sort(took)
+	return took[min(len(took)-1, len(took)*99/100)], len(took)
 }
 
 // longestGapBetweenAcks returns the longest time without any 2xx answer, counted from the

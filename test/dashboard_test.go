@@ -69,7 +69,7 @@ func TestDashboardInChromium(t *testing.T) {
 			fmt.Sprintf("workorders %+v, replay %+v", wo, rp)
 	})
 
-	d, err := dashboard.New(js, dashboard.Options{})
+	d, err := dashboard.New(js, dashboard.Options{SampleEvery: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +119,29 @@ func TestDashboardInChromium(t *testing.T) {
 		pending := find(now, streams.Events, workorders.Name).Pending
 		return pending > before && shown["consumer-workorders-pending"] == strconv.FormatUint(pending, 10) && rate > 0,
 			fmt.Sprintf("page pending %s rate %s; status pending %d (was %d)", shown["consumer-workorders-pending"], shown["ingest-rate"], pending, before)
+	})
+
+	// The charts of the last hour: the ingest rate saw the events arrive, the backlog line
+	// of the paused consumer ends at what it has not settled, the dead letters at their total.
+	poll(ctx, t, "the charts show the last hour", func() (bool, string) {
+		charts, err := chromedp.Run(page, chromedp.Evaluate[map[string]string](`(() => {
+			const q = (id, a) => { const e = document.querySelector('[data-testid="' + id + '"]'); return e ? e.getAttribute(a) || '' : ''; };
+			return { ingestPoints: q('chart-ingest', 'data-points'), backlogLast: q('chart-backlog-workorders', 'data-last'),
+				deadLast: q('chart-dead-letters-total', 'data-last'), backlogShown: document.querySelector('[data-testid="backlog-total"]').textContent,
+				woPending: document.querySelector('[data-testid="consumer-workorders-pending"]').textContent,
+				woAckPending: document.querySelector('[data-testid="consumer-workorders-ack-pending"]').textContent,
+				deadShown: document.querySelector('[data-testid="dlq-total"]').textContent };
+		})()`))
+		if err != nil {
+			return false, err.Error()
+		}
+		points, _ := strconv.Atoi(charts["ingestPoints"])
+		p, _ := strconv.Atoi(charts["woPending"])
+		a, _ := strconv.Atoi(charts["woAckPending"])
+		// The charts' last points are the values the page's tables show (which equal fsctl
+		// status, checked above), from the same read.
+		return points >= 2 && charts["backlogLast"] == strconv.Itoa(p+a) && charts["deadLast"] == charts["deadShown"],
+			fmt.Sprintf("charts %v", charts)
 	})
 
 	// Resumed, the consumer drains and the page says so.

@@ -30,7 +30,11 @@ func TestDeployConfig(t *testing.T) {
 		t.Setenv(name, pub)
 		users[pub] = strings.ToLower(strings.TrimPrefix(name, "FS_NKEY_"))
 	}
-	opts, err := server.ProcessConfigFile(deployConfig(t, root, 4222, 8222)) // with the test's certificates
+	conf, err := harness.DeployConfig("../deploy/nats-server.conf", root, "127.0.0.1:4222", "127.0.0.1:8222") // with the test's certificates
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +96,10 @@ func TestComposeClusterConfig(t *testing.T) {
 		t.Setenv(name, pub)
 	}
 	t.Setenv("FS_NATS_NODE", "nats-2")
-	deployConfig(t, root, 4222, 8222) // root/nats-server.conf, which the node configuration includes
+	// root/nats-server.conf, which the node configuration includes
+	if _, err := harness.DeployConfig("../deploy/nats-server.conf", root, "127.0.0.1:4222", "127.0.0.1:8222"); err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile("../deploy/compose/nats-cluster.conf")
 	if err != nil {
 		t.Fatal(err)

@@ -54,33 +54,6 @@ func buildAll(t *testing.T) string {
 	return dir
 }
 
-// deployConfig returns deploy/nats-server.conf with /etc/fieldstream and
-// /var/lib/fieldstream moved under root and the client and monitoring ports replaced.
-func deployConfig(t *testing.T, root string, port, httpPort int) string {
-	t.Helper()
-	b, err := os.ReadFile("../deploy/nats-server.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := string(b)
-	for old, repl := range map[string]string{
-		"/etc/fieldstream/":     filepath.Join(root, "etc") + "/",
-		"/var/lib/fieldstream/": filepath.Join(root, "var") + "/",
-		"127.0.0.1:4222":        "127.0.0.1:" + strconv.Itoa(port),
-		"127.0.0.1:8222":        "127.0.0.1:" + strconv.Itoa(httpPort),
-	} {
-		if !strings.Contains(conf, old) {
-			t.Fatalf("deploy/nats-server.conf no longer mentions %s; update this test", old)
-		}
-		conf = strings.ReplaceAll(conf, old, repl)
-	}
-	path := filepath.Join(root, "nats-server.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func startSecureNATS(t *testing.T) *secureNATS {
 	t.Helper()
 	root := t.TempDir()
@@ -96,7 +69,10 @@ func startSecureNATS(t *testing.T) *secureNATS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := deployConfig(t, root, port, httpPort)
+	conf, err := harness.DeployConfig("../deploy/nats-server.conf", root, "127.0.0.1:"+strconv.Itoa(port), "127.0.0.1:"+strconv.Itoa(httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &secureNATS{url: fmt.Sprintf("tls://127.0.0.1:%d", port), secrets: secrets, bins: buildAll(t)}
 	admin, err := nats.NkeyOptionFromSeed(secrets.Seeds["admin"])
 	if err != nil {

@@ -11,7 +11,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 	"github.com/fieldstream/fieldstream/streams"
 )
 
@@ -225,8 +230,52 @@ func (c *Consumer) process(ctx context.Context, raw []jetstream.Msg) {
 	if len(batch) == 0 {
 		return
 	}
-	errs := oneResultEach(c.handler(ctx, batch), len(batch))
+	hctx, endBatch := c.startSpans(ctx, batch)
+	errs := oneResultEach(c.handler(hctx, batch), len(batch))
 	forEach(len(batch), func(i int) { c.settle(ctx, batch[i], errs[i]) })
+	endBatch(errs)
+}
+
+// startSpans starts each message's processing span, a child of the trace context its
+// headers carry, and returns the context the handler gets for the batch: the message's own
+// for a batch of one, else a batch span linked to every message's. end ends them all with
+// the messages' outcomes.
+func (c *Consumer) startSpans(ctx context.Context, batch []*Message) (context.Context, func(errs []error)) {
+	tracer := tracing.Tracer()
+	links := make([]trace.Link, len(batch))
+	for i, m := range batch {
+		pctx := tracing.Extract(context.Background(), m.Msg.Headers())
+		attrs := []attribute.KeyValue{attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Meta.Stream),
+			attribute.String("messaging.consumer.group.name", c.cfg.Name), attribute.String("fieldstream.subject", m.Subject()),
+			attribute.Int64("fieldstream.stream_sequence", int64(m.Meta.Sequence.Stream)), attribute.Int64("fieldstream.delivery", int64(m.Meta.NumDelivered))}
+		if m.Replay != nil {
+			attrs = append(attrs, attribute.Bool("fieldstream.replay", true), attribute.Int64("fieldstream.redrive_of", int64(m.Replay.RedriveOf)))
+		}
+		_, m.span = tracer.Start(pctx, c.cfg.Name+" process", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+		links[i] = trace.Link{SpanContext: m.span.SpanContext()}
+	}
+	hctx := batch[0].TraceContext(ctx)
+	var batchSpan trace.Span
+	if len(batch) > 1 {
+		hctx, batchSpan = tracer.Start(ctx, c.cfg.Name+" process batch", trace.WithNewRoot(), trace.WithLinks(links...),
+			trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(batch))))
+	}
+	return hctx, func(errs []error) {
+		for i, m := range batch {
+			switch err := errs[i]; {
+			case err == nil:
+				m.span.SetAttributes(attribute.String("fieldstream.outcome", "applied"))
+			case skipped(err):
+				m.span.SetAttributes(attribute.String("fieldstream.outcome", "skipped"))
+			default:
+				m.span.SetStatus(codes.Error, truncate(err.Error(), 200))
+			}
+			m.span.End()
+		}
+		if batchSpan != nil {
+			batchSpan.End()
+		}
+	}
 }
 
 // forEach runs f(0..n-1) on up to 32 goroutines and waits for them.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 	"github.com/fieldstream/fieldstream/streams"
 )
 
@@ -95,22 +97,27 @@ func originalOf(m *Message) Original {
 	return o
 }
 
+// maxDeadLetterError is the most of an error's text a dead letter keeps.
+const maxDeadLetterError = 1024
+
 // Publish stores a dead letter for the message: its original payload and headers plus
 // provenance. Its message id is derived from the original stream sequence, so the same
 // message dead-lettered twice (by the consumer and by a MaxDeliver advisory) is stored once.
+//
+// The provenance adds at most event.DeadLetterReserve bytes to the original message (the
+// error's text is cut to what is left, at most 1 KiB), so the dead letter of any event
+// stored with that much room under NATS's max_payload fits.
 func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cause error, first time.Time) error {
 	now := time.Now().UTC()
 	if first.IsZero() {
 		first = now
 	}
 	h := CarriedHeader(o.Header)
-	msg := truncate(cause.Error(), 1024)
 	h.Set(HeaderDLQSubject, o.Subject)
 	h.Set(HeaderDLQStream, o.Stream)
 	h.Set(HeaderDLQSequence, strconv.FormatUint(o.Sequence, 10))
 	h.Set(HeaderDLQConsumer, d.consumer)
 	h.Set(HeaderDLQClass, class)
-	h.Set(HeaderDLQError, msg)
 	h.Set(HeaderDLQAttempts, strconv.FormatUint(o.Attempts, 10))
 	h.Set(HeaderDLQFirstFailure, first.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderDLQLastFailure, now.Format(time.RFC3339Nano))
@@ -118,6 +125,12 @@ func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cau
 		h.Set(HeaderEventID, o.EventID) // a redrive can then skip an applied event undecoded
 	}
 	h.Set(jetstream.MsgIDHeader, "dlq:"+d.consumer+":"+o.Stream+":"+strconv.FormatUint(o.Sequence, 10)+o.dedupSuffix)
+	// The dead letter continues the event's trace from the span that gave up on it (it
+	// carries the event's own trace context otherwise); a redrive carries it on.
+	tracing.Inject(ctx, h)
+	room := event.DeadLetterReserve - (headerBytes(h) - headerBytes(o.Header)) - headerBytes(nats.Header{HeaderDLQError: {""}})
+	msg := truncate(cause.Error(), min(maxDeadLetterError, room))
+	h.Set(HeaderDLQError, msg)
 	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: d.Subject(o.Subject), Header: h, Data: o.Data}); err != nil {
 		return fmt.Errorf("publish dead letter: %w", err)
 	}
@@ -126,12 +139,33 @@ func (d *DeadLetters) Publish(ctx context.Context, o Original, class string, cau
 	return nil
 }
 
+// truncate flattens s to one line of at most n bytes, cut at a rune boundary and marked
+// with an ellipsis when cut.
 func truncate(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " | ")
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	const more = "…"
+	if n < len(more) {
+		return ""
+	}
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
+}
+
+// headerBytes is what h takes of a NATS message: "Key: value\r\n" per value.
+func headerBytes(h nats.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // DeadLetter sends messages that cannot be applied to the dead-letter stream: at once for a
@@ -161,7 +195,7 @@ func DeadLetter(d *DeadLetters) Middleware {
 				default:
 					continue
 				}
-				if perr := d.Publish(ctx, originalOf(m), class, err, first); perr != nil {
+				if perr := d.Publish(m.TraceContext(ctx), originalOf(m), class, err, first); perr != nil {
 					errs[i] = failure.Transient(errors.Join(err, perr), 0)
 					continue
 				}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fieldstream/fieldstream/pkg/event"
 )
@@ -37,6 +38,19 @@ type Message struct {
 	// decoded.)
 	id        string
 	undecoded bool
+	// span is the message's processing span, a child of the trace context its headers
+	// carry (the gateway's publish); nil for a message built by hand.
+	span trace.Span
+}
+
+// TraceContext returns ctx carrying the message's processing span, so that what the
+// handler calls for this message — a sink's HTTP request, a dead letter — continues the
+// event's trace. A handler applying one message at a time gets it from PerMessage already.
+func (m *Message) TraceContext(ctx context.Context) context.Context {
+	if m.span == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, m.span)
 }
 
 // ID is the event's id: the CloudEvents id once the envelope is decoded; before that the
@@ -80,7 +94,7 @@ func PerMessage(h Handler) BatchHandler {
 	return func(ctx context.Context, batch []*Message) []error {
 		errs := make([]error, len(batch))
 		for i, m := range batch {
-			errs[i] = h(ctx, m)
+			errs[i] = h(m.TraceContext(ctx), m)
 		}
 		return errs
 	}

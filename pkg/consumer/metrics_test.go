@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -32,8 +33,13 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	}
 	batch := make([]*consumer.Message, len(outcomes))
 	for i := range batch {
-		batch[i] = &consumer.Message{Event: event.CloudEvent{ReceivedTime: time.Now().Add(-time.Second)}}
+		tenant := "acme"
+		if i%2 == 1 {
+			tenant = "globex"
+		}
+		batch[i] = &consumer.Message{Event: event.CloudEvent{Tenant: tenant, ReceivedTime: time.Now().Add(-time.Second)}}
 	}
+	batch[5].Meta = &jetstream.MsgMetadata{NumDelivered: 3} // a redelivery
 	handler := func(context.Context, []*consumer.Message) []error { return outcomes }
 	errs := metrics.Middleware("assets")(handler)(context.Background(), batch)
 	for i := range errs {
@@ -42,15 +48,20 @@ func TestMetricsCountOutcomes(t *testing.T) {
 		}
 	}
 	want := `
-# HELP fieldstream_consumer_messages_total Messages by consumer and outcome: applied, duplicate (ledger had it), stale (a newer change was applied), retry (handed back to JetStream), dead_lettered.
+# HELP fieldstream_consumer_messages_total Messages by consumer, tenant and outcome: applied, duplicate (ledger had it), stale (a newer change was applied), retry (handed back to JetStream), dead_lettered.
 # TYPE fieldstream_consumer_messages_total counter
-fieldstream_consumer_messages_total{consumer="assets",outcome="applied"} 2
-fieldstream_consumer_messages_total{consumer="assets",outcome="dead_lettered"} 1
-fieldstream_consumer_messages_total{consumer="assets",outcome="duplicate"} 2
-fieldstream_consumer_messages_total{consumer="assets",outcome="retry"} 1
-fieldstream_consumer_messages_total{consumer="assets",outcome="stale"} 1
+fieldstream_consumer_messages_total{consumer="assets",outcome="applied",tenant="acme"} 1
+fieldstream_consumer_messages_total{consumer="assets",outcome="applied",tenant="globex"} 1
+fieldstream_consumer_messages_total{consumer="assets",outcome="dead_lettered",tenant="acme"} 1
+fieldstream_consumer_messages_total{consumer="assets",outcome="duplicate",tenant="acme"} 1
+fieldstream_consumer_messages_total{consumer="assets",outcome="duplicate",tenant="globex"} 1
+fieldstream_consumer_messages_total{consumer="assets",outcome="retry",tenant="globex"} 1
+fieldstream_consumer_messages_total{consumer="assets",outcome="stale",tenant="acme"} 1
+# HELP fieldstream_consumer_redeliveries_total Deliveries of messages JetStream had delivered before (a retry, an expired AckWait, a replica that died holding it).
+# TYPE fieldstream_consumer_redeliveries_total counter
+fieldstream_consumer_redeliveries_total{consumer="assets"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "fieldstream_consumer_messages_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "fieldstream_consumer_messages_total", "fieldstream_consumer_redeliveries_total"); err != nil {
 		t.Error(err)
 	}
 	if got := histogramCount(t, reg, "fieldstream_consumer_apply_lag_seconds"); got != 2 {
@@ -75,4 +86,24 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	}
 	t.Fatalf("no histogram %s", name)
 	return 0
+}
+
+// TestMetricsBoundTenantLabels: past MaxTenantLabels tenants, further ones are counted as
+// tenant="other", so the series stay bounded whatever tenants send.
+func TestMetricsBoundTenantLabels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics, err := consumer.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := consumer.MaxTenantLabels + 50
+	batch := make([]*consumer.Message, n)
+	for i := range batch {
+		batch[i] = &consumer.Message{Event: event.CloudEvent{Tenant: fmt.Sprintf("t%d", i)}}
+	}
+	handler := func(_ context.Context, b []*consumer.Message) []error { return make([]error, len(b)) }
+	metrics.Middleware("assets")(handler)(context.Background(), batch)
+	if got := testutil.CollectAndCount(reg, "fieldstream_consumer_messages_total"); got != consumer.MaxTenantLabels+1 {
+		t.Errorf("%d series for %d tenants, want %d (+ other)", got, n, consumer.MaxTenantLabels)
+	}
 }

@@ -69,6 +69,9 @@ func Start(setup context.Context, p *daemon.Process, s Service, cc consumer.Conf
 	if err != nil {
 		return err
 	}
+	if st.OnGrant, err = servicetrade.GrantCounter(p.Metrics); err != nil {
+		return err
+	}
 	pl, err := Pipeline(setup, p.JetStream, s, cc, st, consumer.PipelineOptions{Metrics: m}, p.Log.With().Str("consumer", s.Name).Logger())
 	if err != nil {
 		return err

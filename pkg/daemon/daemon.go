@@ -30,6 +30,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/envflag"
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
 	"github.com/fieldstream/fieldstream/pkg/probe"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 )
 
 // Program describes a binary to Run.
@@ -297,8 +298,20 @@ func Run(ctx context.Context, prog Program, env Env) error {
 			return err
 		}
 	}
+	// Traces: W3C trace context always propagates; spans are exported over OTLP only when
+	// the standard OTEL_* variables ask for it. Flushed last, after everything stopped.
+	stopTracing, err := tracing.Setup(ctx, env.Getenv, prog.Name)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
 	var nc *nats.Conn
-	var closeFirst []func()
+	closeFirst := []func(){func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn().Err(err).Msg("flush traces")
+		}
+	}}
 	var embedded *EmbedConfig
 	if !prog.WithoutNATS {
 		if s.nats.URL == "" && prog.Embed != nil {

@@ -15,6 +15,12 @@ const (
 	OriginPoll = "poll"
 )
 
+// DeadLetterReserve is the part of NATS's max_payload an event must leave free. A consumer
+// that cannot apply an event dead-letters it whole — payload and headers — plus provenance
+// headers that pkg/consumer bounds to at most this many bytes, so an event stored with this
+// much room left can always be dead-lettered. Producers refuse a larger event at once.
+const DeadLetterReserve = 4096
+
 // Message is an event as the EVENTS stream stores it: one NATS message on the event's
 // subject (Subject), CloudEvents JSON, with the event id as its Nats-Msg-Id. Every producer
 // builds it with NewMessage; consumers read the headers back with OriginOf.
@@ -23,6 +29,10 @@ type Message struct {
 	ID      string // the CloudEvents id, and the message's Nats-Msg-Id
 	Origin  string // HeaderOrigin; empty for a webhook's event
 	Data    []byte // the CloudEvents JSON
+	// Trace is the W3C trace context (traceparent, tracestate) of the request that carried
+	// the event, written as headers of those names, so that its consumers and sinks continue
+	// that trace (tracing.Fields makes it; nil: none).
+	Trace map[string]string
 }
 
 // NewMessage builds the message of ce; origin is "" for a webhook's event, OriginPoll for a
@@ -41,6 +51,9 @@ func (m Message) NATS() *nats.Msg {
 	if m.Origin != "" {
 		h[HeaderOrigin] = []string{m.Origin}
 	}
+	for k, v := range m.Trace {
+		h[k] = []string{v} // as written: nats.Header looks keys up exactly
+	}
 	return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
 }
 
@@ -51,6 +64,9 @@ func (m Message) Size() int {
 	n := len(m.Data) + len(jetstream.MsgIDHeader) + len(m.ID) + len("Content-Type") + len(ContentType) + framing
 	if m.Origin != "" {
 		n += len(HeaderOrigin) + len(m.Origin)
+	}
+	for k, v := range m.Trace {
+		n += len(k) + len(v) + 4
 	}
 	return n
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 )
 
 // DefaultTimeout bounds a request whose context has no deadline.
@@ -112,10 +113,13 @@ func (c *Client) Send(ctx context.Context, method, path string, body any) (Answe
 	if c.cfg.Prepare != nil {
 		c.cfg.Prepare(req)
 	}
+	req, end := tracing.StartHTTP(req, c.cfg.Name) // the event's trace continues at the sink
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		end(0, err)
 		return Answer{}, failure.Transient(fmt.Errorf("%s: %w", c.cfg.Name, err), 0)
 	}
+	end(resp.StatusCode, nil)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/pkg/tracing"
 )
 
 // Defaults of Config.
@@ -71,6 +72,9 @@ type Config struct {
 	// Logger receives token grants and retries (debug) and token store failures (warn).
 	// The zero value logs nothing. Secrets and tokens are never logged.
 	Logger zerolog.Logger
+	// OnGrant, if set, is called after every token grant with its error (nil: granted), so
+	// that refresh failures can be counted (GrantCounter) and alerted on.
+	OnGrant func(err error)
 	// Now is the clock that ages tokens. Default time.Now.
 	Now func() time.Time
 }
@@ -230,10 +234,13 @@ func (c *Client) send(ctx context.Context, u string, tok *oauth2.Token) (int, ht
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	tok.SetAuthHeader(req)
+	req, end := tracing.StartHTTP(req, "servicetrade")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		end(0, err)
 		return 0, nil, nil, err
 	}
+	end(resp.StatusCode, nil)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {

@@ -157,6 +157,9 @@ func (c *Client) grantToken(ctx context.Context) (*oauth2.Token, error) {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.cfg.HTTPClient)
 	requested := c.now()
 	tok, err := c.grant.Token(ctx)
+	if c.cfg.OnGrant != nil {
+		c.cfg.OnGrant(err)
+	}
 	if err != nil {
 		return nil, c.grantError(err)
 	}

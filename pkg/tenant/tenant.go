@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -95,23 +97,39 @@ func Put(ctx context.Context, kv jetstream.KeyValue, name string, cfg Config) er
 
 // Directory is a live, in-memory view of the tenants bucket. It is safe for concurrent use.
 type Directory struct {
-	mu      sync.RWMutex
-	tenants map[string]*Tenant
-	watcher jetstream.KeyWatcher
+	mu       sync.RWMutex
+	tenants  map[string]*Tenant
+	serving  map[string]uint64    // tenant → revision of the record served
+	rejected map[string]Rejection // tenant → its newest record, which does not parse
+	watcher  jetstream.KeyWatcher
+}
+
+// Rejection is a tenant whose newest record in the bucket does not parse. The tenant is
+// still served from its last good record (Serving, its revision), or not at all when it
+// has none (Serving 0): a typo in a record must not unserve a tenant, because ServiceTrade
+// counts the 404 an unknown tenant gets as delivered and drops the events.
+type Rejection struct {
+	Tenant   string `json:"tenant"`
+	Revision uint64 `json:"revision"` // of the rejected record
+	Error    string `json:"error"`    // why; never a secret
+	Serving  uint64 `json:"serving_revision,omitempty"`
 }
 
 // Watch loads every tenant from kv, returns once the initial load is complete, and keeps
 // following the bucket until Stop is called. ctx bounds the initial load only: a
 // directory that stopped following when a set-up deadline passed would answer 404 to
-// every tenant added later, and ServiceTrade drops what is answered 404. A record that does
-// not parse is logged (without its secrets) and leaves that tenant unserved until it is
-// fixed.
+// every tenant added later, and ServiceTrade drops what is answered 404.
+//
+// A record that does not parse is logged (without its secrets) and listed by Rejected;
+// the tenant keeps being served from its last good record. The initial load reads each
+// key's history (the bucket keeps 5 revisions), so a directory started after a bad record
+// was written still finds the good one before it.
 func Watch(ctx context.Context, kv jetstream.KeyValue, log zerolog.Logger) (*Directory, error) {
-	w, err := kv.WatchAll(context.WithoutCancel(ctx))
+	w, err := kv.WatchAll(context.WithoutCancel(ctx), jetstream.IncludeHistory())
 	if err != nil {
 		return nil, fmt.Errorf("watch tenants: %w", err)
 	}
-	d := &Directory{tenants: map[string]*Tenant{}, watcher: w}
+	d := &Directory{tenants: map[string]*Tenant{}, serving: map[string]uint64{}, rejected: map[string]Rejection{}, watcher: w}
 	loaded := make(chan struct{})
 	go func() {
 		initial := true
@@ -141,19 +159,42 @@ func Watch(ctx context.Context, kv jetstream.KeyValue, log zerolog.Logger) (*Dir
 func (d *Directory) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	name := e.Key()
 	if e.Operation() != jetstream.KeyValuePut {
-		delete(d.tenants, e.Key())
-		log.Info().Str("tenant", e.Key()).Msg("tenant removed")
+		delete(d.tenants, name)
+		delete(d.serving, name)
+		delete(d.rejected, name)
+		log.Info().Str("tenant", name).Msg("tenant removed")
 		return
 	}
-	t, err := Parse(e.Key(), e.Value())
+	t, err := Parse(name, e.Value())
 	if err != nil {
-		delete(d.tenants, e.Key())
-		log.Error().Err(err).Str("tenant", e.Key()).Msg("tenant record rejected; tenant not served")
+		r := Rejection{Tenant: name, Revision: e.Revision(), Error: err.Error(), Serving: d.serving[name]}
+		d.rejected[name] = r
+		ev := log.Error().Err(err).Str("tenant", name).Uint64("revision", r.Revision)
+		if r.Serving > 0 {
+			ev.Uint64("serving_revision", r.Serving).Msg("tenant record rejected; the tenant is served from its last good record")
+		} else {
+			ev.Msg("tenant record rejected; no good record to serve the tenant from")
+		}
 		return
 	}
-	d.tenants[t.Name] = &t
-	log.Info().Str("tenant", t.Name).Uint64("revision", e.Revision()).Msg("tenant loaded")
+	d.tenants[name] = &t
+	d.serving[name] = e.Revision()
+	delete(d.rejected, name)
+	log.Info().Str("tenant", name).Uint64("revision", e.Revision()).Msg("tenant loaded")
+}
+
+// Rejected returns the tenants whose newest record does not parse, by name.
+func (d *Directory) Rejected() []Rejection {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]Rejection, 0, len(d.rejected))
+	for _, r := range d.rejected {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Rejection) int { return strings.Compare(a.Tenant, b.Tenant) })
+	return out
 }
 
 // Lookup returns the tenant named name. The returned Tenant must not be modified.

@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +74,10 @@ func TestDirectoryFollowsBucket(t *testing.T) {
 	if _, err := kv.Put(ctx, "acme", []byte(`{"standard_secrets":["nope"]}`)); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 5*time.Second, "invalid record unserved", func() bool { _, ok := dir.Lookup("acme"); return !ok })
+	natstest.Eventually(t, 5*time.Second, "invalid record rejected", func() bool { return len(dir.Rejected()) == 1 })
+	if got, ok := dir.Lookup("acme"); !ok || got.ServiceTradeToken != "two" {
+		t.Fatalf("after a bad record: %v %v, want the last good record served", got, ok)
+	}
 
 	if err := tenant.Put(ctx, kv, "beta", tenant.Config{ServiceTradeToken: "b"}); err != nil {
 		t.Fatal(err)
@@ -107,5 +111,75 @@ func TestDirectoryOutlivesItsSetupDeadline(t *testing.T) {
 	natstest.Eventually(t, 5*time.Second, "tenant added after set-up is served", func() bool {
 		_, ok := dir.Lookup("late")
 		return ok
+	})
+}
+
+// TestBadRecordKeepsLastGoodOne: a record that does not parse leaves the tenant served
+// from its last good record — ServiceTrade counts the 404 of an unserved tenant as
+// delivered and drops the events — and is listed by Rejected until a good record replaces
+// it. A directory started after the bad record was written finds the good one in the
+// key's history; a tenant that never had a good record is not served.
+func TestBadRecordKeepsLastGoodOne(t *testing.T) {
+	ctx := t.Context()
+	_, js := natstest.Connect(t, natstest.RunServer(t))
+	kv, err := tenant.OpenBucket(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.Put(ctx, kv, "acme", tenant.Config{ServiceTradeToken: "good", RatePerSecond: 5}); err != nil {
+		t.Fatal(err)
+	}
+	goodRev, _ := kv.Get(ctx, "acme")
+	running, err := tenant.Watch(ctx, kv, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Stop()
+	badRev, err := kv.Put(ctx, "acme", []byte(`{"servicetrade_token":"typo","rate_per_second":"fast"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "newco", []byte(`{"standard_secrets":["whsec_short"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := []tenant.Rejection{
+		{Tenant: "acme", Revision: badRev, Serving: goodRev.Revision()},
+		{Tenant: "newco", Revision: badRev + 1},
+	}
+	check := func(t *testing.T, dir *tenant.Directory) {
+		t.Helper()
+		natstest.Eventually(t, 5*time.Second, "both bad records rejected", func() bool { return len(dir.Rejected()) == 2 })
+		got := dir.Rejected()
+		for i := range got {
+			if got[i].Error == "" || strings.Contains(got[i].Error, "whsec_short") {
+				t.Errorf("rejection %+v: want a reason that reveals no secret", got[i])
+			}
+			got[i].Error = ""
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Rejected() = %+v, want %+v", got, want)
+		}
+		if a, ok := dir.Lookup("acme"); !ok || a.ServiceTradeToken != "good" {
+			t.Errorf("acme: %v %v, want its last good record", a, ok)
+		}
+		if _, ok := dir.Lookup("newco"); ok {
+			t.Error("newco served without a good record")
+		}
+	}
+	t.Run("running", func(t *testing.T) { check(t, running) })
+	t.Run("started after", func(t *testing.T) {
+		later, err := tenant.Watch(ctx, kv, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer later.Stop()
+		check(t, later)
+	})
+	if err := tenant.Put(ctx, kv, "acme", tenant.Config{ServiceTradeToken: "fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "the fixed record served", func() bool {
+		a, ok := running.Lookup("acme")
+		return ok && a.ServiceTradeToken == "fixed" && len(running.Rejected()) == 1
 	})
 }

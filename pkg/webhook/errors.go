@@ -22,6 +22,7 @@ var (
 	ErrBadTimestamp            = authError("webhook-timestamp is not Unix seconds")
 	ErrTimestampOutOfTolerance = authError("webhook-timestamp outside the tolerance window")
 	ErrNoMatchingSignature     = authError("no webhook-signature matches")
+	ErrTooManySignatures       = authError("webhook-signature holds more signatures than a sender signs with")
 	ErrBadToken                = authError("hook URL token does not match")
 )
 

@@ -63,45 +63,91 @@ const sigChars = (sha256.Size + 2) / 3 * 4
 
 // StandardHeaders are the three Standard Webhooks headers of one delivery.
 type StandardHeaders struct {
-	ID        string // webhook-id
-	Timestamp string // webhook-timestamp, Unix seconds
-	Signature string // webhook-signature, space-separated "v1,<base64>" entries
+	ID        string // webhook-id (or svix-id)
+	Timestamp string // webhook-timestamp (or svix-timestamp), Unix seconds
+	Signature string // webhook-signature (or svix-signature), space-separated "v1,<base64>" entries
+	// Family names the header names the delivery used: "webhook" (the spec's) or "svix"
+	// (Svix's older names for the same scheme); "" when it sent none of them.
+	Family string
 }
 
 // MaxWebhookIDLen is the longest webhook-id ReadStandardHeaders accepts.
 const MaxWebhookIDLen = 256
 
+// MaxSignatures is the most space-separated entries a signature header may hold. A sender
+// signs with each of its current keys (one, two during a rotation); more entries serve no
+// sender and only multiply a verifier's work, so ReadStandardHeaders refuses them and
+// VerifyStandard never looks past them.
+const MaxSignatures = 8
+
+// maxSignatureLen bounds the signature header: MaxSignatures v1 entries and their spaces.
+const maxSignatureLen = MaxSignatures * (len("v1,") + sigChars + 1)
+
+// Header families: the Standard Webhooks spec's names, and Svix's, which many SaaS senders
+// still use for the same scheme (the Svix and Standard Webhooks libraries accept both).
+var headerFamilies = [...]struct{ family, id, timestamp, signature string }{
+	{"webhook", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"},
+	{"svix", "Svix-Id", "Svix-Timestamp", "Svix-Signature"},
+}
+
 // ReadStandardHeaders takes the three Standard Webhooks headers from h (names are
-// case-insensitive, as in any http.Header). Each may appear at most once: a second
-// webhook-id, webhook-timestamp or webhook-signature field line is an error, because which
-// one a proxy in front, the signature check and the deduplication would each pick is not
-// defined (several signatures belong in one header, space-separated). A webhook-id must be
-// at most MaxWebhookIDLen bytes of printable ASCII without spaces, since it becomes a
-// NATS message id. A missing header is left empty for VerifyStandard to refuse.
-// Errors match ErrMalformed.
+// case-insensitive, as in any http.Header): webhook-id, webhook-timestamp and
+// webhook-signature, or Svix's svix-id, svix-timestamp and svix-signature. A delivery
+// uses one family: headers of both are an error, because the two would name two
+// deliveries. Each header may appear at most once: a second field line is an error,
+// because which one a proxy in front, the signature check and the deduplication would
+// each pick is not defined (several signatures belong in one header, space-separated). An
+// id must be at most MaxWebhookIDLen bytes of printable ASCII without spaces, since it
+// becomes a NATS message id; a signature header at most MaxSignatures entries. A missing
+// header is left empty for VerifyStandard to refuse. Errors match ErrMalformed.
 func ReadStandardHeaders(h http.Header) (StandardHeaders, error) {
 	var out StandardHeaders
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"Webhook-Id", &out.ID}, {"Webhook-Timestamp", &out.Timestamp}, {"Webhook-Signature", &out.Signature}} {
-		switch v := h.Values(f.name); len(v) {
-		case 0:
-		case 1:
-			*f.dst = v[0]
-		default:
-			return StandardHeaders{}, malformed("%s header sent %d times; send it once", strings.ToLower(f.name), len(v))
+	for _, fam := range headerFamilies {
+		var got StandardHeaders
+		present := false
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{{fam.id, &got.ID}, {fam.timestamp, &got.Timestamp}, {fam.signature, &got.Signature}} {
+			switch v := h.Values(f.name); len(v) {
+			case 0:
+			case 1:
+				*f.dst, present = v[0], true
+			default:
+				return StandardHeaders{}, malformed("%s header sent %d times; send it once", strings.ToLower(f.name), len(v))
+			}
 		}
+		if !present {
+			continue
+		}
+		if out.Family != "" {
+			return StandardHeaders{}, malformed("both %s-* and %s-* headers; a delivery sends one family", out.Family, fam.family)
+		}
+		out = got
+		out.Family = fam.family
 	}
 	if len(out.ID) > MaxWebhookIDLen {
-		return StandardHeaders{}, malformed("webhook-id longer than %d bytes", MaxWebhookIDLen)
+		return StandardHeaders{}, malformed("%s-id longer than %d bytes", out.Family, MaxWebhookIDLen)
 	}
 	for i := 0; i < len(out.ID); i++ {
 		if c := out.ID[i]; c <= ' ' || c > '~' {
-			return StandardHeaders{}, malformed("webhook-id: want printable ASCII without spaces")
+			return StandardHeaders{}, malformed("%s-id: want printable ASCII without spaces", out.Family)
 		}
 	}
+	if len(out.Signature) > maxSignatureLen || countFields(out.Signature) > MaxSignatures {
+		return StandardHeaders{}, malformed("%s-signature: more than %d signatures", out.Family, MaxSignatures)
+	}
 	return out, nil
+}
+
+// countFields counts s's space-separated fields, as strings.Fields splits them, without
+// allocating.
+func countFields(s string) int {
+	n := 0
+	for range strings.FieldsSeq(s) {
+		n++
+	}
+	return n
 }
 
 // VerifyStandard checks a Standard Webhooks v1 delivery: the timestamp must be within
@@ -109,42 +155,80 @@ func ReadStandardHeaders(h http.Header) (StandardHeaders, error) {
 // the delivery under one of secrets (several of each during key rotation). Signatures are
 // compared in constant time. Asymmetric "v1a" entries are not supported and never match.
 //
+// Its work is bounded before it reads the body: the headers and the timestamp are checked
+// first, the signatures decoded without the body (a header with more than MaxSignatures
+// entries is refused), and then each secret's MAC is computed once, whatever the number of
+// signatures. A request costs at most len(secrets) passes over the body.
+//
 // It returns the parsed timestamp, or an error matching ErrUnauthenticated.
 func VerifyStandard(secrets []Secret, h StandardHeaders, body []byte, now time.Time, tolerance time.Duration) (time.Time, error) {
+	ts, sigs, err := checkStandard(h, now, tolerance)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, s := range secrets {
+		mac := s.mac(h.ID, h.Timestamp, body)
+		for i := range sigs.n {
+			if hmac.Equal(sigs.sum[i][:], mac) {
+				return ts, nil
+			}
+		}
+	}
+	return time.Time{}, ErrNoMatchingSignature
+}
+
+// CheckStandardHeaders does every check of VerifyStandard that needs no body and no
+// secret — the headers are there, the timestamp is within tolerance, at least one v1
+// signature is well formed, at most MaxSignatures entries — so that a caller can refuse a
+// delivery before reading its body. Errors match ErrUnauthenticated.
+func CheckStandardHeaders(h StandardHeaders, now time.Time, tolerance time.Duration) error {
+	_, _, err := checkStandard(h, now, tolerance)
+	return err
+}
+
+// signatures are the well-formed v1 signatures of a header, decoded.
+type signatures struct {
+	sum [MaxSignatures][sha256.Size]byte
+	n   int
+}
+
+func checkStandard(h StandardHeaders, now time.Time, tolerance time.Duration) (time.Time, *signatures, error) {
 	if h.ID == "" || h.Timestamp == "" || h.Signature == "" {
-		return time.Time{}, ErrMissingSignatureHeaders
+		return time.Time{}, nil, ErrMissingSignatureHeaders
 	}
 	sec, err := strconv.ParseInt(h.Timestamp, 10, 64)
 	if err != nil {
-		return time.Time{}, ErrBadTimestamp
+		return time.Time{}, nil, ErrBadTimestamp
 	}
 	ts := time.Unix(sec, 0)
 	if d := now.Sub(ts); d > tolerance || d < -tolerance {
-		return time.Time{}, ErrTimestampOutOfTolerance
+		return time.Time{}, nil, ErrTimestampOutOfTolerance
 	}
+	sigs := &signatures{}
 	// base64.Decode panics when dst is shorter than DecodedLen(len(src)), which for the 44
 	// characters of a v1 signature is 33 bytes, one more than a SHA-256 (44 characters
 	// without padding decode to 33).
 	var buf [sigChars / 4 * 3]byte
-	for _, entry := range strings.Fields(h.Signature) {
-		version, sig, ok := strings.Cut(entry, ",")
-		if !ok || version != "v1" {
-			continue
+	entries := 0
+	for entry := range strings.FieldsSeq(h.Signature) {
+		if entries++; entries > MaxSignatures {
+			return time.Time{}, nil, ErrTooManySignatures
 		}
-		if len(sig) != sigChars {
+		version, sig, ok := strings.Cut(entry, ",")
+		if !ok || version != "v1" || len(sig) != sigChars {
 			continue
 		}
 		n, err := base64.StdEncoding.Decode(buf[:], []byte(sig))
 		if err != nil || n != sha256.Size {
 			continue
 		}
-		for _, s := range secrets {
-			if hmac.Equal(buf[:n], s.mac(h.ID, h.Timestamp, body)) {
-				return ts, nil
-			}
-		}
+		copy(sigs.sum[sigs.n][:], buf[:n])
+		sigs.n++
 	}
-	return time.Time{}, ErrNoMatchingSignature
+	if sigs.n == 0 {
+		return time.Time{}, nil, ErrNoMatchingSignature
+	}
+	return ts, sigs, nil
 }
 
 // StandardEvent is one Standard Webhooks delivery in the recommended payload shape

@@ -63,6 +63,9 @@ func TestVerifyStandard(t *testing.T) {
 		{name: "signature longer than a SHA-256", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1," + strings.Repeat("A", 48)}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "44 base64 characters without padding", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1," + strings.Repeat("0", 44)}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 		{name: "valid signature with base64 appended", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: specSignature + "AAAA"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
+		{name: "the valid signature among the most entries", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: strings.Repeat("v1,"+strings.Repeat("A", 43)+"= ", webhook.MaxSignatures-1) + specSignature}, body: specBody, now: specTime},
+		{name: "the valid signature past the most entries", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: strings.Repeat("v1,"+strings.Repeat("A", 43)+"= ", webhook.MaxSignatures) + specSignature}, body: specBody, now: specTime, wantErr: webhook.ErrTooManySignatures},
+		{name: "1,300 signatures", secrets: []webhook.Secret{spec, other}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: strings.Repeat(other.Sign("x", 1, nil)+" ", 1300)}, body: specBody, now: specTime, wantErr: webhook.ErrTooManySignatures},
 		{name: "garbage signature entries", secrets: []webhook.Secret{spec}, h: webhook.StandardHeaders{ID: specID, Timestamp: specTimestamp, Signature: "v1 v1, v2,abc v1,!!!"}, body: specBody, now: specTime, wantErr: webhook.ErrNoMatchingSignature},
 	}
 	for _, tt := range tests {
@@ -174,9 +177,19 @@ func TestReadStandardHeaders(t *testing.T) {
 		want    webhook.StandardHeaders
 		wantErr error
 	}{
-		{name: "all three", h: hdr("webhook-id", "msg_1", "WEBHOOK-TIMESTAMP", "1", "Webhook-Signature", "v1,a v1,b"), want: webhook.StandardHeaders{ID: "msg_1", Timestamp: "1", Signature: "v1,a v1,b"}},
-		{name: "missing ones stay empty", h: hdr("webhook-id", "msg_1"), want: webhook.StandardHeaders{ID: "msg_1"}},
-		{name: "longest id", h: hdr("webhook-id", strings.Repeat("m", webhook.MaxWebhookIDLen)), want: webhook.StandardHeaders{ID: strings.Repeat("m", webhook.MaxWebhookIDLen)}},
+		{name: "all three", h: hdr("webhook-id", "msg_1", "WEBHOOK-TIMESTAMP", "1", "Webhook-Signature", "v1,a v1,b"), want: webhook.StandardHeaders{ID: "msg_1", Timestamp: "1", Signature: "v1,a v1,b", Family: "webhook"}},
+		{name: "svix's names", h: hdr("svix-id", "msg_1", "SVIX-TIMESTAMP", "1", "Svix-Signature", "v1,a v1,b"), want: webhook.StandardHeaders{ID: "msg_1", Timestamp: "1", Signature: "v1,a v1,b", Family: "svix"}},
+		{name: "none", h: hdr("content-type", "application/json"), want: webhook.StandardHeaders{}},
+		{name: "missing ones stay empty", h: hdr("webhook-id", "msg_1"), want: webhook.StandardHeaders{ID: "msg_1", Family: "webhook"}},
+		{name: "longest id", h: hdr("webhook-id", strings.Repeat("m", webhook.MaxWebhookIDLen)), want: webhook.StandardHeaders{ID: strings.Repeat("m", webhook.MaxWebhookIDLen), Family: "webhook"}},
+		{name: "most signatures", h: hdr("webhook-signature", strings.TrimSpace(strings.Repeat(specSignature+" ", webhook.MaxSignatures))), want: webhook.StandardHeaders{Signature: strings.TrimSpace(strings.Repeat(specSignature+" ", webhook.MaxSignatures)), Family: "webhook"}},
+		{name: "one signature too many", h: hdr("webhook-signature", strings.Repeat("v1,x ", webhook.MaxSignatures+1)), wantErr: webhook.ErrMalformed},
+		{name: "64 KiB of signatures", h: hdr("webhook-signature", strings.Repeat(specSignature+" ", 64<<10/48)), wantErr: webhook.ErrMalformed},
+		{name: "a signature padded with 64 KiB of spaces", h: hdr("webhook-signature", specSignature+strings.Repeat(" ", 64<<10)), wantErr: webhook.ErrMalformed},
+		{name: "both families", h: hdr("webhook-id", "msg_1", "svix-timestamp", "1"), wantErr: webhook.ErrMalformed},
+		{name: "both families, all six", h: hdr("webhook-id", "msg_1", "webhook-timestamp", "1", "webhook-signature", "v1,a", "svix-id", "msg_1", "svix-timestamp", "1", "svix-signature", "v1,a"), wantErr: webhook.ErrMalformed},
+		{name: "two svix ids", h: hdr("svix-id", "msg_1", "Svix-Id", "msg_2"), wantErr: webhook.ErrMalformed},
+		{name: "svix id with a space", h: hdr("svix-id", "msg 1"), wantErr: webhook.ErrMalformed},
 		{name: "two ids", h: hdr("webhook-id", "msg_1", "webhook-id", "msg_2"), wantErr: webhook.ErrMalformed},
 		{name: "two ids in other cases", h: hdr("webhook-id", "msg_1", "WEBHOOK-ID", "msg_1"), wantErr: webhook.ErrMalformed},
 		{name: "two timestamps", h: hdr("webhook-timestamp", "1", "webhook-timestamp", "2"), wantErr: webhook.ErrMalformed},

@@ -67,9 +67,9 @@ type errorBody struct {
 	Code  string `json:"code"`
 }
 
-// writeError answers err as JSON and returns the code it used (the metrics outcome). A
-// 4xx also closes the connection.
-func writeError(w http.ResponseWriter, err error) string {
+// writeError answers err as JSON and returns the code it used (the metrics outcome) and
+// the status. A 4xx also closes the connection.
+func writeError(w http.ResponseWriter, err error) (string, int) {
 	status, code := classify(err)
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
@@ -84,7 +84,7 @@ func writeError(w http.ResponseWriter, err error) string {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
 	}
 	writeJSON(w, status, errorBody{Error: msg, Code: code})
-	return code
+	return code, status
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

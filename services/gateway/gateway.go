@@ -19,9 +19,11 @@ import (
 	"github.com/fieldstream/fieldstream/streams"
 )
 
-// Tenants finds a tenant by name; *tenant.Directory implements it.
+// Tenants finds a tenant by name and lists the records it could not use; *tenant.Directory
+// implements it.
 type Tenants interface {
 	Lookup(name string) (*tenant.Tenant, bool)
+	Rejected() []tenant.Rejection
 }
 
 // Config configures a Gateway. JetStream and Tenants are required; every other field has
@@ -62,6 +64,12 @@ type Config struct {
 	// stores one batch after another anyway, and the requests that arrive while one is
 	// stored make the next one larger; `make bench` measured 2 and 4 slower).
 	CommitConcurrency int
+	// UnavailableAfter is how long JetStream may acknowledge nothing while a publish waits
+	// before the gateway takes it as not storing (no stream leader, a failed store) and
+	// answers 503 at once, publishing only a probe request every UnavailableAfter until one
+	// is acknowledged (default 250 ms). It bounds how long a request waits on a JetStream
+	// that does not answer.
+	UnavailableAfter time.Duration
 
 	Logger zerolog.Logger
 	// Now is the clock (default time.Now); tests set it.
@@ -97,6 +105,9 @@ func (c *Config) setDefaults() {
 	if c.CommitConcurrency == 0 {
 		c.CommitConcurrency = 1
 	}
+	if c.UnavailableAfter == 0 {
+		c.UnavailableAfter = 250 * time.Millisecond
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -110,7 +121,7 @@ func (c Config) Validate() error {
 	case c.Tenants == nil:
 		return errors.New("gateway: Tenants is required")
 	case c.MaxBodyBytes < 0, c.AnswerWithin < 0, c.Tolerance < 0, c.RatePerSecond < 0, c.Burst < 0, c.RetryAfter < 0,
-		c.CommitMaxEvents < 0, c.CommitConcurrency < 0:
+		c.CommitMaxEvents < 0, c.CommitConcurrency < 0, c.UnavailableAfter < 0:
 		return errors.New("gateway: negative limit")
 	case c.CommitMaxEvents > maxAtomicBatch:
 		return fmt.Errorf("gateway: CommitMaxEvents %d: nats-server takes at most %d messages in an atomic batch", c.CommitMaxEvents, maxAtomicBatch)
@@ -145,7 +156,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Metrics = prometheus.NewRegistry()
 		cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	m, err := newMetrics(cfg.Metrics)
+	m, err := newMetrics(cfg.Metrics, cfg.Tenants)
 	if err != nil {
 		return nil, err
 	}

@@ -11,11 +11,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -305,7 +307,7 @@ func TestServiceTradeRetriedDeliveriesAddNothing(t *testing.T) {
 	if !bytes.Contains(b, []byte(`fieldstream_gateway_duplicates_total{source="servicetrade",tenant="demo"} 7`)) {
 		t.Errorf("metrics lack 7 duplicates:\n%s", grep(b, "fieldstream_gateway"))
 	}
-	if !bytes.Contains(b, []byte(`fieldstream_gateway_requests_total{outcome="ok",source="servicetrade",tenant="demo"} 4`)) {
+	if !bytes.Contains(b, []byte(`fieldstream_gateway_requests_total{outcome="ok",source="servicetrade",status="200",tenant="demo"} 4`)) {
 		t.Errorf("metrics lack 4 ok requests:\n%s", grep(b, "fieldstream_gateway"))
 	}
 }
@@ -528,7 +530,12 @@ func TestStalledClientsAreCutOff(t *testing.T) {
 // TestEventOverNATSLimit: a body the gateway accepts whose event would be larger than
 // NATS takes is refused 413 at once — not 503, which the sender would retry for ever.
 func TestEventOverNATSLimit(t *testing.T) {
-	e := newEnv(t, func(c *gateway.Config) { c.MaxBodyBytes = 2 << 20 })
+	e := newEnv(t, func(c *gateway.Config) {
+		c.MaxBodyBytes = 2 << 20
+		// Under the race detector the server takes longer than the default 250 ms to refuse
+		// a 1 MiB message, which the gateway would take for a JetStream that stopped storing.
+		c.UnavailableAfter = 10 * time.Second
+	})
 	pad := strings.Repeat("x", 1<<20)
 	body := []byte(`{"type":"asset.updated","data":{"id":1,"notes":"` + pad + `"}}`)
 	a := e.post("/hooks/demo/standard", body, signed(t, specSecret, "msg_big", e.now.Load(), body))
@@ -537,5 +544,143 @@ func TestEventOverNATSLimit(t *testing.T) {
 	}
 	if n := e.streamMsgs("EVENTS"); n != 0 {
 		t.Fatalf("EVENTS holds %d messages, want 0", n)
+	}
+}
+
+// TestRateIsChargedInFull: a delivery larger than the tenant's burst is taken when the
+// bucket is full — it must never be refused for ever — but charged every event, so the
+// deliveries after it wait until the tenant's rate has paid for it: ServiceTrade's with a
+// 503 (it drops a 4xx), Standard Webhooks' with a 429, each with a Retry-After that says
+// how long. Clamping the charge to the burst let a tenant exceed its rate many times over.
+func TestRateIsChargedInFull(t *testing.T) {
+	e := newEnv(t)
+	e.putTenant("bulk", tenant.Config{ServiceTradeToken: "b", StandardSecrets: []string{specSecret}, RatePerSecond: 5, Burst: 10})
+	ids := make([]int64, 100)
+	for i := range ids {
+		ids[i] = int64(i + 1)
+	}
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("big", 1767106195, ids...), nil); a.status != 200 {
+		t.Fatalf("100 events with the bucket full: %d %v, want 200", a.status, a.body)
+	}
+	// 100 events at 5/s are 20 s of the tenant's rate; the bucket refills its 10 in 2 s.
+	e.now.Add(3)
+	a := e.post("/hooks/bulk/servicetrade/b", stDelivery("next", 1767106195, 101), nil)
+	if a.status != http.StatusServiceUnavailable || a.body["code"] != "rate_limited" {
+		t.Fatalf("ServiceTrade 3 s after 100 events: %d %v, want 503 rate_limited", a.status, a.body)
+	}
+	if n, _ := strconv.Atoi(a.retryAfter); n < 15 || n > 18 {
+		t.Fatalf("Retry-After %q, want the ~16.2 s until 90 events are paid for and one more fits", a.retryAfter)
+	}
+	body := []byte(`{"type":"asset.updated","data":{"id":7}}`)
+	a = e.post("/hooks/bulk/standard", body, signed(t, specSecret, "msg_bulk", e.now.Load(), body))
+	if a.status != http.StatusTooManyRequests || a.retryAfter == "" {
+		t.Fatalf("Standard Webhooks 3 s after 100 events: %d %v Retry-After %q, want 429 with Retry-After", a.status, a.body, a.retryAfter)
+	}
+	e.now.Add(17)
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("next", 1767106195, 101), nil); a.status != 200 {
+		t.Fatalf("once the 100 events are paid for: %d %v, want 200", a.status, a.body)
+	}
+	// A delivery above the burst waits for a full bucket, then goes through again.
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("big2", 1767106196, ids...), nil); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("100 events with the bucket not full: %d %v, want 503", a.status, a.body)
+	}
+	e.now.Add(3)
+	if a := e.post("/hooks/bulk/servicetrade/b", stDelivery("big2", 1767106196, ids...), nil); a.status != 200 {
+		t.Fatalf("100 events once the bucket is full again: %d %v, want 200", a.status, a.body)
+	}
+}
+
+// TestBadTenantRecordKeepsServing: a tenant record that does not parse must not unserve the
+// tenant — ServiceTrade counts a 404 as delivered and drops the events — so the gateway
+// keeps serving the last good record, and counts the bad one in /metrics.
+func TestBadTenantRecordKeepsServing(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.kv.Put(context.Background(), "demo", []byte(`{"servicetrade_token":"dev-token","burst":-1}`)); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 5*time.Second, "the bad record counted in /metrics", func() bool {
+		return strings.Contains(e.metrics(), "fieldstream_gateway_tenant_records_rejected 1")
+	})
+	if a := e.post("/hooks/demo/servicetrade/"+stToken, stDelivery("after-bad", 1767106195, 1), nil); a.status != 200 {
+		t.Fatalf("after a bad record: %d %v, want 200 from the last good record", a.status, a.body)
+	}
+	e.putTenant("demo", tenant.Config{ServiceTradeToken: stToken, RatePerSecond: 10000, Burst: 10000})
+	natstest.Eventually(t, 5*time.Second, "the fixed record clears the count", func() bool {
+		return strings.Contains(e.metrics(), "fieldstream_gateway_tenant_records_rejected 0")
+	})
+}
+
+// metrics returns the gateway's /metrics text.
+func (e *env) metrics() string {
+	resp, err := e.client.Get(e.url + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestUnansweredPublishesAreAnsweredAtOnce: when JetStream stops answering publishes (no
+// stream leader during an election; a stream whose store failed after ENOSPC), the gateway
+// must not let every request wait its whole answer deadline: it notices the stall, answers
+// the waiting requests and all that follow 503 with Retry-After at once, probes with one
+// request per interval, and stores again as soon as a probe is acknowledged. Here the stall
+// is EVENTS deleted and a plain subscriber on its subjects that never acknowledges.
+func TestUnansweredPublishesAreAnsweredAtOnce(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.AnswerWithin = 4 * time.Second })
+	ctx := context.Background()
+	if a := e.post("/hooks/demo/servicetrade/"+stToken, stDelivery("before", 1767106195, 1), nil); a.status != 200 {
+		t.Fatalf("before: %d %v", a.status, a.body)
+	}
+	if err := e.js.DeleteStream(ctx, "EVENTS"); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := natstest.Connect(t, e.srv)
+	swallow, err := nc.Subscribe("events.>", func(*nats.Msg) {}) // takes every publish, answers none
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	answers := make([]answer, 40)
+	took := make([]time.Duration, len(answers))
+	for i := range answers {
+		wg.Go(func() {
+			start := time.Now()
+			answers[i] = e.post("/hooks/demo/servicetrade/"+stToken, stDelivery(fmt.Sprint("during-", i), 1767106195, int64(100+i)), nil)
+			took[i] = time.Since(start)
+		})
+		if i == len(answers)/2 { // the other half once the gateway noticed
+			natstest.Eventually(t, 4*time.Second, "the stall noticed", func() bool {
+				return strings.Contains(e.metrics(), "fieldstream_gateway_jetstream_unavailable 1")
+			})
+		}
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if a.status != http.StatusServiceUnavailable || a.body["code"] != "not_persisted" || a.retryAfter == "" {
+			t.Errorf("request %d: %d %v Retry-After %q, want 503 not_persisted with Retry-After", i, a.status, a.body, a.retryAfter)
+		}
+		if took[i] >= 2*time.Second {
+			t.Errorf("request %d answered after %s: it waited on JetStream instead of being answered at once", i, took[i])
+		}
+	}
+	if !strings.Contains(e.metrics(), "fieldstream_gateway_jetstream_unavailable 1") {
+		t.Error("fieldstream_gateway_jetstream_unavailable is not 1")
+	}
+	if err := swallow.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Apply(ctx, e.js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, "stored again once a probe succeeds", func() bool {
+		return e.post("/hooks/demo/servicetrade/"+stToken, stDelivery("after", 1767106195, 2), nil).status == 200
+	})
+	if !strings.Contains(e.metrics(), "fieldstream_gateway_jetstream_unavailable 0") {
+		t.Error("fieldstream_gateway_jetstream_unavailable is not back to 0")
 	}
 }

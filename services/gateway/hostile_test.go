@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/pkg/webhook"
 	"github.com/fieldstream/fieldstream/services/gateway"
 )
 
@@ -221,6 +222,28 @@ var standard = endpoint{
 		{name: "signature of 64 base64 characters", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) { h.Set("webhook-signature", "v1,"+strings.Repeat("A", 64)) }), wantStatus: 401, wantCode: "unauthenticated"},
 		{name: "signature of 44 base64 characters without padding", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) { h.Set("webhook-signature", "v1,"+strings.Repeat("0", 44)) }), wantStatus: 401, wantCode: "unauthenticated"},
 		{name: "signature as v1a", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) { h.Set("webhook-signature", "v1a"+h.Get("webhook-signature")[2:]) }), wantStatus: 401, wantCode: "unauthenticated"},
+		{name: "the valid signature among 64 KiB of entries", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) {
+			h.Set("webhook-signature", strings.Repeat("v1,"+strings.Repeat("A", 43)+"= ", 64<<10/48)+h.Get("webhook-signature"))
+		}), wantStatus: 400, wantCode: "malformed", wantError: "more than 8 signatures"},
+		{name: "one signature more than a sender signs with", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) {
+			h.Set("webhook-signature", strings.Repeat(h.Get("webhook-signature")+" ", webhook.MaxSignatures+1))
+		}), wantStatus: 400, wantCode: "malformed", wantError: "more than 8 signatures"},
+		{name: "svix-* and webhook-* headers mixed", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) {
+			h.Set("svix-id", h.Get("webhook-id"))
+			h.Del("webhook-id")
+		}), wantStatus: 400, wantCode: "malformed", wantError: "one family"},
+		{name: "both families complete", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) {
+			for _, k := range []string{"id", "timestamp", "signature"} {
+				h.Set("svix-"+k, h.Get("webhook-"+k))
+			}
+		}), wantStatus: 400, wantCode: "malformed", wantError: "one family"},
+		{name: "svix-id twice", body: swBody("5"), header: withSigned(func(h http.Header, _ []byte) {
+			for _, k := range []string{"id", "timestamp", "signature"} {
+				h.Set("svix-"+k, h.Get("webhook-"+k))
+				h.Del("webhook-" + k)
+			}
+			h.Add("svix-id", "msg_other")
+		}), wantStatus: 400, wantCode: "malformed", wantError: "svix-id header sent 2 times"},
 		{name: "signed with another tenant's secret", body: swBody("5"), header: signedAt(otherSecret, 0), wantStatus: 401, wantCode: "unauthenticated"},
 		{name: "captured, replayed 5 min 1 s later", body: swBody("5"), header: signedAt(specSecret, -301), wantStatus: 401, wantCode: "unauthenticated", wantError: "tolerance"},
 		{name: "signed 5 min 1 s ahead", body: swBody("5"), header: signedAt(specSecret, 301), wantStatus: 401, wantCode: "unauthenticated", wantError: "tolerance"},

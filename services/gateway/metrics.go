@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,14 +17,15 @@ type metrics struct {
 	latency    prometheus.Histogram
 	batches    prometheus.Histogram
 	fallbacks  *prometheus.CounterVec
+	storeDown  prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, tenants Tenants) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldstream_gateway_requests_total",
-			Help: "Webhook requests by tenant, source and outcome (ok or the error code of the answer). Unknown tenants count as tenant=\"unknown\".",
-		}, []string{"tenant", "source", "outcome"}),
+			Help: "Webhook requests by tenant, source, outcome (ok or the error code of the answer) and HTTP status. Unknown tenants count as tenant=\"unknown\", so the tenants of the directory bound the series.",
+		}, []string{"tenant", "source", "outcome", "status"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldstream_gateway_events_stored_total",
 			Help: "Events newly stored in JetStream.",
@@ -47,7 +49,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests published event by event instead of in a group commit, by reason: seen (an event published lately, likely a repeat) or the JetStream error code that refused their batch.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks} {
+	m.storeDown = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fieldstream_gateway_jetstream_unavailable",
+		Help: "1 while JetStream is not storing (publishes unanswered or refused for want of resources): webhooks are answered 503 at once until a probe publish succeeds.",
+	})
+	rejected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "fieldstream_gateway_tenant_records_rejected",
+		Help: "Tenants whose newest record in the tenants bucket does not parse: each is served from its last good record, or not at all if it has none. `fsctl status` lists them.",
+	}, func() float64 { return float64(len(tenants.Rejected())) })
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.duplicates, m.latency, m.batches, m.fallbacks, m.storeDown, rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway metrics: %w", err)
 		}
@@ -55,8 +65,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) request(tenant, source, outcome string) {
-	m.requests.WithLabelValues(tenant, source, outcome).Inc()
+func (m *metrics) request(tenant, source, outcome string, status int) {
+	m.requests.WithLabelValues(tenant, source, outcome, strconv.Itoa(status)).Inc()
 }
 
 func (m *metrics) published(tenant, source string, r publishResult, took time.Duration) {
@@ -65,6 +75,14 @@ func (m *metrics) published(tenant, source string, r publishResult, took time.Du
 		m.duplicates.WithLabelValues(tenant, source).Add(float64(r.Duplicates))
 	}
 	m.latency.Observe(took.Seconds())
+}
+
+func (m *metrics) unavailable(down bool) {
+	if down {
+		m.storeDown.Set(1)
+	} else {
+		m.storeDown.Set(0)
+	}
 }
 
 func (m *metrics) batch(events int) { m.batches.Observe(float64(events)) }

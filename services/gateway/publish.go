@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -62,6 +63,7 @@ type publisher struct {
 	maxBytes    int // most bytes in one atomic batch (a first request is taken whatever its size)
 	concurrency int // most batches in flight
 	seen        *seenIDs
+	avail       *availability
 
 	mu      sync.Mutex
 	pending []*commitRequest
@@ -72,7 +74,7 @@ type publisher struct {
 func newPublisher(cfg Config, m *metrics) *publisher {
 	return &publisher{js: cfg.JetStream, metrics: m, log: cfg.Logger,
 		maxEvents: cfg.CommitMaxEvents, maxBytes: maxBatchBytes, concurrency: cfg.CommitConcurrency,
-		seen: newSeenIDs(seenPerGeneration)}
+		seen: newSeenIDs(seenPerGeneration), avail: newAvailability(cfg.UnavailableAfter, cfg.Logger, m.unavailable)}
 }
 
 // commitRequest is one request's events waiting for a batch.
@@ -100,13 +102,22 @@ func (p *publisher) publish(ctx context.Context, tenant, source string, msgs []e
 	if !p.js.Conn().IsConnected() {
 		return publishResult{}, notPersisted(errors.New("not connected to NATS"))
 	}
-	// A message over the server's limit would be refused on every retry; say so now.
-	limit := p.js.Conn().MaxPayload()
+	// A message over the server's limit would be refused on every retry; say so now. An
+	// event must also leave room under the limit for its dead letter's provenance, or a
+	// consumer that cannot apply it could never dead-letter it.
+	limit := p.js.Conn().MaxPayload() - event.DeadLetterReserve
 	for _, m := range msgs {
 		if size := int64(batchSize(m)); size > limit {
-			return publishResult{}, fmt.Errorf("%w: an event of %d bytes, NATS takes at most %d", errEventTooLarge, size, limit)
+			return publishResult{}, fmt.Errorf("%w: an event of %d bytes, NATS takes at most %d with %d kept free for a dead letter",
+				errEventTooLarge, size, limit+event.DeadLetterReserve, event.DeadLetterReserve)
 		}
 	}
+	probe, err := p.avail.admit(time.Now())
+	if err != nil {
+		return publishResult{}, notPersisted(err)
+	}
+	ctx, done := p.avail.watch(ctx, probe)
+	defer done()
 	start := time.Now()
 	res, err := p.persist(ctx, msgs)
 	if err != nil {
@@ -139,7 +150,7 @@ func (p *publisher) persist(ctx context.Context, msgs []event.Message) (publishR
 		}
 		return r.res, r.err
 	case <-ctx.Done():
-		return publishResult{}, notPersisted(ctx.Err())
+		return publishResult{}, notPersisted(context.Cause(ctx))
 	}
 }
 
@@ -220,6 +231,19 @@ func (p *publisher) commit(batch []*commitRequest) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// Nobody waits for a batch whose every request has been answered (its deadline passed,
+	// or JetStream stalled and the requests were answered 503): stop waiting for it too,
+	// so the next batch — the probe that finds JetStream storing again — is not held up.
+	var waiting atomic.Int32
+	waiting.Store(int32(len(live)))
+	for _, r := range live {
+		stop := context.AfterFunc(r.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	p.metrics.batch(len(msgs))
 	if len(msgs) == 1 {
 		res, err := p.publishEach(ctx, live[0].msgs)
@@ -239,6 +263,9 @@ func (p *publisher) commit(batch []*commitRequest) {
 			ev = p.log.Debug() // an old event repeated: expected now and then
 		}
 		ev.Err(err).Int("events", len(msgs)).Msg("atomic batch refused; its events are published one by one")
+	}
+	if err == nil {
+		p.avail.acked()
 	}
 	for _, r := range live {
 		switch {
@@ -268,6 +295,7 @@ func (p *publisher) publishEach(ctx context.Context, msgs []event.Message) (publ
 	for _, m := range msgs {
 		f, err := p.js.PublishMsgAsync(m.NATS(), jetstream.WithStallWait(remaining(ctx)))
 		if err != nil {
+			p.avail.refused(err)
 			return res, notPersisted(err)
 		}
 		futures = append(futures, f)
@@ -275,6 +303,7 @@ func (p *publisher) publishEach(ctx context.Context, msgs []event.Message) (publ
 	for _, f := range futures {
 		select {
 		case ack := <-f.Ok():
+			p.avail.acked()
 			if ack.Duplicate {
 				res.Duplicates++
 			} else {
@@ -285,9 +314,10 @@ func (p *publisher) publishEach(ctx context.Context, msgs []event.Message) (publ
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum {
 				return res, fmt.Errorf("%w: over the stream's max_msg_size", errEventTooLarge)
 			}
+			p.avail.refused(err)
 			return res, notPersisted(err)
 		case <-ctx.Done():
-			return res, notPersisted(ctx.Err())
+			return res, notPersisted(context.Cause(ctx))
 		}
 	}
 	return res, nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
+	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/streams"
 )
 
@@ -40,7 +41,7 @@ func heldPublisher(t *testing.T, maxEvents int, adjust func(*jetstream.StreamCon
 			t.Fatal(err)
 		}
 	}
-	m, err := newMetrics(prometheus.NewRegistry())
+	m, err := newMetrics(prometheus.NewRegistry(), noTenants{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,3 +231,9 @@ func TestGroupCommitOfNoEvents(t *testing.T) {
 		t.Fatalf("got %+v, %v; want nothing stored and no error", res, err)
 	}
 }
+
+// noTenants is a directory without tenants, for tests of the publisher alone.
+type noTenants struct{}
+
+func (noTenants) Lookup(string) (*tenant.Tenant, bool) { return nil, false }
+func (noTenants) Rejected() []tenant.Rejection         { return nil }

@@ -24,6 +24,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.CommitMaxEvents, "commit-max-events", c.CommitMaxEvents, "most events of concurrent requests group-committed as one atomic batch; 1 publishes each event alone, faster when the server does not fsync before every ack (sync_interval default)")
 	fs.IntVar(&c.CommitConcurrency, "commit-concurrency", c.CommitConcurrency, "most group-commit batches in flight at once")
 	fs.DurationVar(&c.RetryAfter, "retry-after", c.RetryAfter, "Retry-After of a 503 when JetStream cannot persist in time")
+	fs.DurationVar(&c.UnavailableAfter, "unavailable-after", c.UnavailableAfter, "JetStream acknowledging nothing this long while a publish waits (no stream leader, a failed store) makes the gateway answer 503 at once, with one probe request per interval, until a publish succeeds")
 }
 
 // Settings are how a gateway is started: its Config, where it listens, and the streams it

@@ -22,18 +22,12 @@ const (
 	OutcomeCanceled  = "canceled"  // the feed stopped while it was in flight
 )
 
-// Kinds of delivery in DeliveryRecord.Kind.
-const (
-	KindServiceTrade = "servicetrade" // ServiceTrade's batched payload to a tenant's hook URL
-	KindStandard     = "standard"     // one change as a signed Standard Webhooks message
-)
-
 // DeliveryRecord is the outcome of one webhook delivery the feed made, with the exact body
 // it POSTed, so that a test driver can derive the events the gateway made of it.
 type DeliveryRecord struct {
-	Kind      string          `json:"kind"`
-	MessageID string          `json:"messageId"`
-	WebhookID string          `json:"webhookId,omitempty"` // of a Standard Webhooks message
+	// Source is SourceServiceTrade (the zero value reads as it) or SourceStandard.
+	Source    string          `json:"source,omitempty"`
+	MessageID string          `json:"messageId"` // ServiceTrade's messageId; a Standard Webhooks delivery's webhook-id`
 	Seq       uint64          `json:"seq"`
 	Duplicate bool            `json:"duplicate,omitempty"`
 	Attempts  int             `json:"attempts"` // POSTs begun; 0: never sent
@@ -52,11 +46,13 @@ type AccountSnapshot struct {
 	Locations   []int64                   `json:"locations"`
 	ClockEvents []servicetrade.ClockEvent `json:"clockEvents"`
 	EECodes     map[int64]string          `json:"eecodes"`
+	// Updated is every existing entity's last update (Unix seconds) by ServiceTrade
+	// type (job, asset, location, clock) and id: what a poll now would read.
+	Updated map[string]map[int64]int64 `json:"updated"`
 }
 
-// Feed sends the stack's account changes as webhooks on demand — ServiceTrade's, and
-// Standard Webhooks if configured, each through its Sender — and keeps the outcome of every
-// delivery, for a driver in another process (the chaos campaign) that
+// Feed sends the stack's account changes as ServiceTrade webhooks — and, if configured,
+// some as Standard Webhooks beside them — on demand and keeps the outcome of every delivery, for a driver in another process (the chaos campaign) that
 // must know what was attempted and what was answered 2xx. Its handler serves
 //
 //	POST FeedPrefix+"start"       start sending (409 if already sending)
@@ -68,8 +64,9 @@ type AccountSnapshot struct {
 //
 // It is safe for concurrent use.
 type Feed struct {
-	stack   *Stack
-	senders []*servicetrade.Sender
+	stack    *Stack
+	sender   *servicetrade.Sender
+	standard *StandardSender // nil: ServiceTrade only
 
 	mu      sync.Mutex
 	records []DeliveryRecord
@@ -77,27 +74,20 @@ type Feed struct {
 	done    chan struct{}
 }
 
-// NewFeed returns a stopped feed of stack's account that sends through one Sender per cfg
-// (a ServiceTrade hook, or with StandardSecret a Standard Webhooks endpoint), each at its
-// own rate, all drawing on the one account — so the changes of one entity may travel by
-// either and arrive out of order, as from a real sender. Each cfg's OnResult is the feed's.
-func NewFeed(stack *Stack, cfgs ...servicetrade.SenderConfig) (*Feed, error) {
-	if len(cfgs) == 0 {
-		return nil, errors.New("simulator: a feed needs a sender")
-	}
+// NewFeed returns a stopped feed of stack's account per cfg; cfg.OnResult is the feed's.
+// With std, a Standard Webhooks sender of the same account runs beside it.
+func NewFeed(stack *Stack, cfg servicetrade.SenderConfig, std *StandardSenderConfig) (*Feed, error) {
 	f := &Feed{stack: stack}
-	for _, cfg := range cfgs {
-		kind := KindServiceTrade
-		if cfg.StandardSecret != "" {
-			kind = KindStandard
-		}
-		var s *servicetrade.Sender
-		cfg.OnResult = func(res servicetrade.Result) { f.record(kind, s, res) }
-		s, err := servicetrade.NewSender(cfg, stack.Account)
-		if err != nil {
+	cfg.OnResult = f.record
+	s, err := servicetrade.NewSender(cfg, stack.Account)
+	if err != nil {
+		return nil, err
+	}
+	f.sender = s
+	if std != nil {
+		if f.standard, err = NewStandardSender(*std, stack.Account, f.add); err != nil {
 			return nil, err
 		}
-		f.senders = append(f.senders, s)
 	}
 	return f, nil
 }
@@ -115,11 +105,15 @@ func (f *Feed) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	f.stop, f.done = cancel, done
-	var wg sync.WaitGroup
-	for _, s := range f.senders {
-		wg.Go(func() { _ = s.Run(ctx) })
-	}
-	go func() { wg.Wait(); close(done) }()
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		if f.standard != nil {
+			wg.Go(func() { f.standard.Run(ctx) })
+		}
+		_ = f.sender.Run(ctx)
+		wg.Wait()
+	}()
 	return nil
 }
 
@@ -146,40 +140,29 @@ func (f *Feed) Deliveries() []DeliveryRecord {
 // Snapshot returns the account's current state as AccountSnapshot describes it.
 func (f *Feed) Snapshot() AccountSnapshot {
 	a := f.stack.Account
-	snap := AccountSnapshot{ClockEvents: a.ClockEvents(), EECodes: f.stack.EECodes}
+	snap := AccountSnapshot{ClockEvents: a.ClockEvents(), EECodes: f.stack.EECodes, Updated: map[string]map[int64]int64{
+		servicetrade.TypeJob: {}, servicetrade.TypeAsset: {}, servicetrade.TypeLocation: {}, servicetrade.TypeClock: {}}}
 	for _, j := range a.Jobs() {
 		snap.Jobs = append(snap.Jobs, j.ID)
+		snap.Updated[servicetrade.TypeJob][j.ID] = j.Updated
 	}
 	for _, as := range a.Assets() {
 		snap.Assets = append(snap.Assets, as.ID)
+		snap.Updated[servicetrade.TypeAsset][as.ID] = as.Updated
 	}
 	for _, l := range a.Locations() {
 		snap.Locations = append(snap.Locations, l.ID)
+		snap.Updated[servicetrade.TypeLocation][l.ID] = l.Updated
+	}
+	for _, c := range snap.ClockEvents {
+		snap.Updated[servicetrade.TypeClock][c.ID] = c.Updated
 	}
 	return snap
 }
 
-// Stats returns the counters of the feed's senders, added up.
-func (f *Feed) Stats() servicetrade.Stats {
-	var sum servicetrade.Stats
-	for _, s := range f.senders {
-		st := s.Stats()
-		sum.Deliveries += st.Deliveries
-		sum.Attempts += st.Attempts
-		sum.Delivered += st.Delivered
-		sum.Discarded += st.Discarded
-		sum.Canceled += st.Canceled
-		sum.DuplicatesSent += st.DuplicatesSent
-		sum.Reordered += st.Reordered
-		sum.EventsDelivered += st.EventsDelivered
-		sum.EventsDiscarded += st.EventsDiscarded
-	}
-	return sum
-}
-
-func (f *Feed) record(kind string, s *servicetrade.Sender, res servicetrade.Result) {
-	body, _ := s.Body(res.Delivery) // the sender already encoded it once
-	rec := DeliveryRecord{Kind: kind, MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
+func (f *Feed) record(res servicetrade.Result) {
+	body, _ := res.Delivery.Body() // the sender already encoded it once
+	rec := DeliveryRecord{Source: SourceServiceTrade, MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
 		Attempts: res.Attempts, Status: res.Status, Answered: res.Answered, Outcome: OutcomeCanceled, Body: body}
 	switch {
 	case res.Delivered:
@@ -187,9 +170,10 @@ func (f *Feed) record(kind string, s *servicetrade.Sender, res servicetrade.Resu
 	case errors.Is(res.Err, servicetrade.ErrDiscarded):
 		rec.Outcome = OutcomeDiscarded
 	}
-	if kind == KindStandard {
-		rec.WebhookID = res.Delivery.WebhookID()
-	}
+	f.add(rec)
+}
+
+func (f *Feed) add(rec DeliveryRecord) {
 	f.mu.Lock()
 	f.records = append(f.records, rec)
 	f.mu.Unlock()
@@ -207,7 +191,7 @@ func (f *Feed) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST "+FeedPrefix+"stop", func(w http.ResponseWriter, _ *http.Request) {
 		f.Stop()
-		jsonapi.WriteJSON(w, http.StatusOK, f.Stats())
+		jsonapi.WriteJSON(w, http.StatusOK, f.sender.Stats())
 	})
 	mux.HandleFunc("GET "+FeedPrefix+"deliveries", func(w http.ResponseWriter, _ *http.Request) {
 		jsonapi.WriteJSON(w, http.StatusOK, f.Deliveries())

@@ -9,6 +9,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +18,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -26,26 +29,35 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
+	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
 
 // Binaries a campaign runs, by file name in Config.BinDir.
-var Binaries = []string{"nats-server", "gateway", "assets", "workorders", "payroll", "simulator"}
+var Binaries = []string{"nats-server", "gateway", "assets", "workorders", "payroll", "simulator", "poller"}
 
 // The tenant the campaign's webhooks are for.
 const (
-	tenantName  = "chaos"
-	tenantToken = "chaos-hook-token"
+	tenantName   = "chaos"
+	tenantToken  = "chaos-hook-token"
+	tenantSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	// pollOverlap is the poller's -overlap: how far before its checkpoint each walk starts.
+	pollOverlap = 2 * time.Second
 )
 
 // Config configures Run; zero fields take the defaults in their comments.
 type Config struct {
 	// BinDir holds the Binaries. Required.
 	BinDir string
+	// NATSConfig is the production nats-server configuration (deploy/nats-server.conf) the
+	// campaign runs, with its own certificates, nkeys, store and ports: TLS, and every
+	// service as its own least-privileged user. Required.
+	NATSConfig string
 	// Dir is the campaign's working directory: JetStream's store, one log per process,
 	// nats.conf. Required; Run does not remove it.
 	Dir string
@@ -67,8 +79,8 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.BinDir == "" || c.Dir == "" {
-		return errors.New("chaos: BinDir and Dir are required")
+	if c.BinDir == "" || c.Dir == "" || c.NATSConfig == "" {
+		return errors.New("chaos: BinDir, Dir and NATSConfig are required")
 	}
 	if c.Cycles <= 0 {
 		c.Cycles = 5
@@ -90,12 +102,14 @@ func (c *Config) defaults() error {
 
 // campaign is one run: its processes and where they listen.
 type campaign struct {
-	cfg   Config
-	rng   *rand.Rand
-	procs map[string]*process
-	urls  map[string]string // health URL per process; simulator base URLs by sink
-	js    jetstream.JetStream
-	led   *Ledger
+	cfg     Config
+	rng     *rand.Rand
+	procs   map[string]*process
+	urls    map[string]string // health URL per process; simulator base URLs by sink
+	js      jetstream.JetStream
+	led     *Ledger
+	secrets harness.Secrets
+	natsURL string
 }
 
 // Run runs the campaign and returns its ledger, also written to Dir/ledger.json beside
@@ -133,10 +147,10 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 		c.led.Imbalance = append(c.led.Imbalance, err.Error())
 	}
 	c.led.SettleSeconds = time.Since(settleStart).Seconds()
-	sims := Sims{ServiceTrade: c.urls["servicetrade"], Assets: c.urls["assets"], WorkOrders: c.urls["workorders"], Paycom: c.urls["paycom"]}
-	if err := Observe(ctx, c.js, tenantName, sims, &obs); err != nil {
+	if err := c.observe(ctx, &obs); err != nil {
 		return nil, err
 	}
+	c.reconcile(ctx)
 	for _, p := range c.procs {
 		c.led.UnpromptedExits = append(c.led.UnpromptedExits, p.unprompted()...)
 	}
@@ -148,41 +162,52 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	return c.led, WriteJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
 }
 
-// startAll starts nats-server, the simulators, the gateway and the consumers, in that
-// order, each once the one before is healthy.
+// startAll starts nats-server with the production configuration, the simulators, the
+// gateway, the consumers and the poller, in that order, each once the one before is
+// healthy, each service connecting over TLS as its own NATS user.
 func (c *campaign) startAll(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(c.cfg.Dir, "logs"), 0o755); err != nil {
 		return err
 	}
-	addrs, err := freeAddrs(12)
+	addrs, err := freeAddrs(14)
 	if err != nil {
 		return err
 	}
 	port := func() string { a := addrs[0]; addrs = addrs[1:]; return a }
 	natsAddr, natsMon := port(), port()
-	conf := filepath.Join(c.cfg.Dir, "nats.conf")
-	store := filepath.Join(c.cfg.Dir, "jetstream")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("server_name: chaos\nlisten: %s\nhttp: %s\njetstream {\n  store_dir: %q\n  sync_interval: always\n}\n",
-		natsAddr, natsMon, store)), 0o644); err != nil {
+	if c.secrets, err = harness.WriteSecrets(filepath.Join(c.cfg.Dir, "etc"), nil); err != nil {
 		return err
 	}
-	natsURL := "nats://" + natsAddr
+	conf, err := harness.DeployConfig(c.cfg.NATSConfig, c.cfg.Dir, natsAddr, natsMon)
+	if err != nil {
+		return err
+	}
+	c.natsURL = "tls://" + natsAddr
 	c.add("nats-server", "http://"+natsMon+"/healthz", "-c", conf)
+	c.procs["nats-server"].env = c.secrets.Env
 	if err := c.startHealthy(ctx, "nats-server"); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	admin, err := nats.NkeyOptionFromSeed(c.secrets.Seeds["admin"])
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(c.natsURL, admin, nats.RootCAs(c.secrets.CA), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	if c.js, err = jetstream.New(nc); err != nil {
 		return err
 	}
+	if _, err := ops.Setup(ctx, c.js, 0); err != nil { // as the admin does: fsctl setup
+		return err
+	}
 	kv, err := tenant.OpenBucket(ctx, c.js)
 	if err != nil {
 		return err
 	}
-	if err := tenant.Put(ctx, kv, tenantName, tenant.Config{ServiceTradeToken: tenantToken, RatePerSecond: 100000, Burst: 100000}); err != nil {
+	if err := tenant.Put(ctx, kv, tenantName, tenant.Config{ServiceTradeToken: tenantToken, StandardSecrets: []string{tenantSecret},
+		RatePerSecond: 100000, Burst: 100000}); err != nil {
 		return err
 	}
 
@@ -196,6 +221,9 @@ func (c *campaign) startAll(ctx context.Context) error {
 		"-workorders-addr", sims["workorders"], "-paycom-addr", sims["paycom"],
 		"-hook-url", "http://"+gw+"/hooks/"+tenantName+"/servicetrade/"+tenantToken,
 		"-rate", strconv.FormatFloat(c.cfg.Rate, 'f', -1, 64),
+		// Standard Webhooks beside ServiceTrade: a quarter as many, half with Svix's names.
+		"-standard-url", "http://"+gw+"/hooks/"+tenantName+"/standard", "-standard-secret", tenantSecret,
+		"-standard-rate", strconv.FormatFloat(c.cfg.Rate/4, 'f', -1, 64), "-standard-headers", "both",
 		"-account-seed", strconv.FormatInt(c.cfg.Seed, 10), "-feed-seed", strconv.FormatInt(c.cfg.Seed, 10),
 		// Payroll imports an identical punch again, so a punch imported twice shows in the
 		// ledger: fieldstream may not lean on a safeguard domain.md does not promise.
@@ -207,28 +235,45 @@ func (c *campaign) startAll(ctx context.Context) error {
 		return err
 	}
 
-	c.add("gateway", "http://"+gw+"/readyz", "-nats-url", natsURL, "-http-addr", gw, "-log-level", "warn")
+	c.add("gateway", "http://"+gw+"/readyz", "-http-addr", gw, "-log-level", "warn", "-apply-streams=false")
+	c.procs["gateway"].env = c.natsEnv("gateway")
 	if err := c.startHealthy(ctx, "gateway"); err != nil {
 		return err
 	}
-	common := []string{"-nats-url", natsURL, "-log-level", "warn",
-		"-servicetrade-url", c.urls["servicetrade"] + "/api", "-servicetrade-client-secret", "dev-secret",
+	st := []string{"-log-level", "warn", "-servicetrade-url", c.urls["servicetrade"] + "/api", "-servicetrade-client-secret", "dev-secret"}
+	common := append(st,
 		// Shorter than production so that a killed consumer's messages come back, and a
 		// settled campaign is reached, within the run; MaxDeliver stays 10.
-		"-ack-wait", "10s", "-nak-delay-max", "4s"}
+		"-ack-wait", "10s", "-nak-delay-max", "4s")
 	sinks := map[string][]string{
 		SinkAssets:     {"-registry-url", c.urls["assets"]},
 		SinkWorkOrders: {"-workorders-url", c.urls["workorders"]},
-		SinkPayroll:    {"-paycom-url", c.urls["paycom"], "-paycom-token", "dev-paycom-token"},
+		SinkPayroll:    c.paycomArgs(),
 	}
 	for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll} {
 		metrics := port()
 		c.add(name, "http://"+metrics+"/healthz", append(append([]string{"-metrics-addr", metrics}, common...), sinks[name]...)...)
+		c.procs[name].env = c.natsEnv(name)
 		if err := c.startHealthy(ctx, name); err != nil {
 			return err
 		}
 	}
-	return nil
+	// The polling backstop, walking often in small pages so that a kill lands mid-walk.
+	debug := port()
+	c.add("poller", "http://"+debug+"/debug/pprof/", append(slices.Clone(st), "-tenant", tenantName, "-interval", "2s",
+		"-overlap", pollOverlap.String(), "-initial-lookback", "1h", "-page-size", "10", "-debug-addr", debug)...)
+	c.procs["poller"].env = c.natsEnv("poller")
+	return c.startHealthy(ctx, "poller")
+}
+
+// natsEnv is the environment of a service connecting as user, as deploy/ prescribes.
+func (c *campaign) natsEnv(user string) []string {
+	return []string{"FS_NATS_URL=" + c.natsURL, "FS_NATS_NKEY=" + c.secrets.Seeds[user], "FS_NATS_TLS_CA=" + c.secrets.CA,
+		"FS_NATS_INBOX_PREFIX=_INBOX_" + user}
+}
+
+func (c *campaign) paycomArgs() []string {
+	return []string{"-paycom-url", c.urls["paycom"], "-paycom-token", "dev-paycom-token"}
 }
 
 func (c *campaign) add(name, health string, args ...string) {
@@ -284,7 +329,7 @@ func MapEmployees(ctx context.Context, js jetstream.JetStream, serviceTradeURL s
 
 // The processes a crash cycle may kill or stop, and the sink faults it may add.
 var (
-	faultTargets = []string{"nats-server", "gateway", SinkAssets, SinkWorkOrders, SinkPayroll}
+	faultTargets = []string{"nats-server", "gateway", SinkAssets, SinkWorkOrders, SinkPayroll, "poller"}
 	sinkFaults   = []struct {
 		kind, sim string
 		faults    fault.Faults
@@ -299,12 +344,24 @@ var (
 	}
 )
 
-// cycle injects one process fault (kill -9 then restart, or SIGSTOP then SIGCONT) and,
-// half the time, a sink fault beside it; heals both; and waits until every process is
-// healthy again, then lets the load run a moment.
+// cycle injects one process fault (kill -9 then restart, or SIGSTOP then SIGCONT), a
+// third of the time a second one on another process at once (say nats-server stopped while
+// a consumer is killed), and half the time a sink fault beside them; heals them all; and
+// waits until every process is healthy again, then lets the load run a moment.
 func (c *campaign) cycle(ctx context.Context, i int) error {
-	target := faultTargets[c.rng.IntN(len(faultTargets))]
-	kill := c.rng.IntN(2) == 0
+	targets := []string{faultTargets[c.rng.IntN(len(faultTargets))]}
+	if c.rng.IntN(3) == 0 {
+		for {
+			if t := faultTargets[c.rng.IntN(len(faultTargets))]; t != targets[0] {
+				targets = append(targets, t)
+				break
+			}
+		}
+	}
+	kills := make([]bool, len(targets))
+	for j := range kills {
+		kills[j] = c.rng.IntN(2) == 0
+	}
 	down := c.duration(200*time.Millisecond, c.cfg.MaxDown)
 	line := fmt.Sprintf("cycle %d/%d:", i, c.cfg.Cycles)
 	var sink string
@@ -317,29 +374,40 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 		c.count(sf.kind)
 		line += " " + sf.kind
 	}
-	p := c.procs[target]
-	if kill {
-		if err := p.kill(syscall.SIGKILL); err != nil {
-			return err
+	if len(targets) > 1 {
+		c.count("double")
+	}
+	for j, target := range targets {
+		p := c.procs[target]
+		if kills[j] {
+			if err := p.kill(syscall.SIGKILL); err != nil {
+				return err
+			}
+			c.count("kill9:" + target)
+			line += " kill -9 " + target
+		} else {
+			if err := p.pause(); err != nil {
+				return err
+			}
+			c.count("stop:" + target)
+			line += " SIGSTOP " + target
 		}
-		c.count("kill9:" + target)
-		line += " kill -9 " + target
-	} else {
-		if err := p.pause(); err != nil {
-			return err
-		}
-		c.count("stop:" + target)
-		line += " SIGSTOP " + target
 	}
 	if err := Pause(ctx, down); err != nil {
 		return err
 	}
-	if kill {
-		if err := p.start(); err != nil {
+	if len(targets) > 1 && targets[1] == "nats-server" { // NATS first: a service started without it exits
+		targets[0], targets[1], kills[0], kills[1] = targets[1], targets[0], kills[1], kills[0]
+	}
+	for j, target := range targets {
+		p := c.procs[target]
+		if kills[j] {
+			if err := p.start(); err != nil {
+				return err
+			}
+		} else if err := p.resume(); err != nil {
 			return err
 		}
-	} else if err := p.resume(); err != nil {
-		return err
 	}
 	if sink != "" {
 		if err := HTTPJSON(ctx, http.MethodPut, sink, fault.Faults{}, nil); err != nil {
@@ -365,7 +433,7 @@ func (c *campaign) duration(lo, hi time.Duration) time.Duration {
 // healAll restarts any process that exited without a fault (the ledger lists it) and
 // waits for every process to be healthy.
 func (c *campaign) healAll(ctx context.Context) error {
-	for _, name := range append([]string{"nats-server", "simulator", "gateway"}, SinkAssets, SinkWorkOrders, SinkPayroll) {
+	for _, name := range append([]string{"nats-server", "simulator", "gateway"}, SinkAssets, SinkWorkOrders, SinkPayroll, "poller") {
 		p := c.procs[name]
 		if !p.running() {
 			if err := p.start(); err != nil {
@@ -420,13 +488,41 @@ func Settle(ctx context.Context, js jetstream.JetStream, timeout time.Duration) 
 	return fmt.Errorf("consumers did not settle within %s", timeout)
 }
 
+// observe gathers what the simulators and JetStream hold. The poller's checkpoints are read
+// before EVENTS: a checkpoint moves only once its walk's events are stored, so every event
+// a checkpoint read here vouches for is in EVENTS as read after.
+func (c *campaign) observe(ctx context.Context, obs *Observations) error {
+	obs.PollOverlap = pollOverlap
+	sims := Sims{ServiceTrade: c.urls["servicetrade"], Assets: c.urls["assets"], WorkOrders: c.urls["workorders"], Paycom: c.urls["paycom"]}
+	return Observe(ctx, c.js, tenantName, sims, obs)
+}
+
 // Sims are the base URLs (http://host:port) of the simulators a campaign reads.
 type Sims struct{ ServiceTrade, Assets, WorkOrders, Paycom string }
 
 // Observe gathers what the simulators at sims and JetStream hold, for tenant, into obs
-// (all but SenderStats, which stopping the feed reports).
+// (all but SenderStats, which stopping the feed reports, and PollOverlap). The poller's
+// checkpoints are read before EVENTS: a checkpoint moves only once its walk's events are
+// stored, so every event a checkpoint read here vouches for is in EVENTS as read after.
 func Observe(ctx context.Context, js jetstream.JetStream, tenant string, sims Sims, obs *Observations) error {
 	obs.Tenant = tenant
+	cps, err := js.KeyValue(ctx, streams.CheckpointsBucket)
+	if err != nil {
+		return fmt.Errorf("poller checkpoints: %w", err)
+	}
+	obs.Checkpoints = map[string]int64{}
+	for _, kind := range []string{"job", "asset", "location", "clock"} {
+		e, err := cps.Get(ctx, tenant+"."+kind)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poller checkpoint %s: %w", kind, err)
+		}
+		if obs.Checkpoints[kind], err = strconv.ParseInt(string(e.Value()), 10, 64); err != nil {
+			return fmt.Errorf("poller checkpoint %s: %w", kind, err)
+		}
+	}
 	st := sims.ServiceTrade + simulator.FeedPrefix
 	for url, out := range map[string]any{
 		st + "deliveries":                  &obs.Deliveries,
@@ -441,7 +537,7 @@ func Observe(ctx context.Context, js jetstream.JetStream, tenant string, sims Si
 	}
 	// A node just restarted may not answer JetStream requests yet (no responders): the
 	// streams are read again, whole, for up to a minute.
-	err := retry(ctx, time.Minute, func() (err error) {
+	err = retry(ctx, time.Minute, func() (err error) {
 		obs.Stored, err = storedEvents(ctx, js)
 		return err
 	})
@@ -473,9 +569,35 @@ func retry(ctx context.Context, within time.Duration, f func() error) error {
 	}
 }
 
+// reconcile runs `payroll reconcile` over the campaign's window as the payroll user, as an
+// operator would before a payroll run, and records what it reports.
+func (c *campaign) reconcile(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	args := append([]string{"reconcile", "-json", "-since", "2h", "-until", "0s", "-log-level", "warn",
+		"-servicetrade-url", c.urls["servicetrade"] + "/api", "-servicetrade-client-secret", "dev-secret"}, c.paycomArgs()...)
+	cmd := exec.CommandContext(ctx, filepath.Join(c.cfg.BinDir, "payroll"), args...)
+	cmd.Env = append(os.Environ(), c.natsEnv("payroll")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var r struct {
+		Expected, Found int
+		Discrepancies   []json.RawMessage
+	}
+	if jerr := json.Unmarshal(out, &r); jerr != nil {
+		c.led.Imbalance = append(c.led.Imbalance, fmt.Sprintf("payroll reconcile did not report (%v): %s", err, bytes.TrimSpace(stderr.Bytes())))
+		return
+	}
+	c.led.ReconcileExpected, c.led.ReconcileDiscrepancies = r.Expected, len(r.Discrepancies)
+	for _, d := range r.Discrepancies {
+		c.led.detail("payroll reconcile: %s", d)
+	}
+}
+
 // stopAll ends every process with SIGTERM (consumers and gateway drain), nats-server last.
 func (c *campaign) stopAll() {
-	for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll, "gateway", "simulator", "nats-server"} {
+	for _, name := range []string{"poller", SinkAssets, SinkWorkOrders, SinkPayroll, "gateway", "simulator", "nats-server"} {
 		if p := c.procs[name]; p != nil {
 			_ = p.kill(syscall.SIGTERM)
 		}
@@ -517,8 +639,8 @@ func StartFeed(ctx context.Context, serviceTradeURL string) error {
 	return HTTPJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"start", nil, nil)
 }
 
-// StopFeed stops the feed, waiting for the deliveries in flight, and returns its senders'
-// counters.
+// StopFeed stops the feed, waiting for the deliveries in flight, and returns its
+// ServiceTrade sender's counters.
 func StopFeed(ctx context.Context, serviceTradeURL string) (servicetrade.Stats, error) {
 	var st servicetrade.Stats
 	err := HTTPJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"stop", nil, &st)

@@ -19,6 +19,7 @@ type process struct {
 	name string
 	path string
 	args []string
+	env  []string // added to the campaign's own environment
 	log  string
 
 	mu        sync.Mutex
@@ -36,6 +37,7 @@ func (p *process) start() error {
 		return err
 	}
 	cmd := exec.Command(p.path, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -156,3 +156,29 @@ func SecretsCover(dir string, hosts []string) bool {
 	}
 	return true
 }
+
+// DeployConfig writes deploy/nats-server.conf (read from src) to root with its paths under
+// /etc/fieldstream and /var/lib/fieldstream moved to root/etc and root/var (where
+// WriteSecrets(root/etc) puts the secrets) and its client and monitoring addresses
+// replaced by clientAddr and monitorAddr (host:port), and returns the written file's path.
+// It fails if the file no longer mentions what it replaces.
+func DeployConfig(src, root, clientAddr, monitorAddr string) (string, error) {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	conf := string(b)
+	for _, r := range [][2]string{
+		{"/etc/fieldstream/", filepath.Join(root, "etc") + "/"},
+		{"/var/lib/fieldstream/", filepath.Join(root, "var") + "/"},
+		{"127.0.0.1:4222", clientAddr},
+		{"127.0.0.1:8222", monitorAddr},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			return "", fmt.Errorf("%s no longer mentions %s", src, r[0])
+		}
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	path := filepath.Join(root, "nats-server.conf")
+	return path, os.WriteFile(path, []byte(conf), 0o600)
+}

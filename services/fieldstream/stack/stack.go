@@ -151,10 +151,15 @@ func (s *Stack) startGateway(setup context.Context, p *daemon.Process, o Options
 	p.Defer(func() { _ = s.Gateway.Close() })
 	h := http.Handler(s.Gateway)
 	if o.Dashboard {
-		dash, err := dashboard.New(p.JetStream, dashboard.Options{})
+		dash, err := dashboard.New(p.JetStream, dashboard.Options{Logger: p.Log.With().Str("component", "dashboard").Logger()})
 		if err != nil {
 			return err
 		}
+		// The JetStream side (backlogs, streams, dead letters) on the same /metrics.
+		if err := p.Metrics.Register(dash.Metrics(dashboard.MetricsOptions{})); err != nil {
+			return err
+		}
+		p.Go(dash.Run) // the charts' last hour
 		mux := http.NewServeMux()
 		mux.Handle("/", s.Gateway)
 		mux.Handle("/dashboard/", dash)
@@ -205,6 +210,10 @@ func (s *Stack) startPoller(setup context.Context, p *daemon.Process, tenant str
 	log := p.Log.With().Str("component", "poller").Logger()
 	st := s.ServiceTrade
 	st.Logger = log
+	var err error
+	if st.OnGrant, err = servicetrade.GrantCounter(p.Metrics); err != nil {
+		return err
+	}
 	src, err := servicetrade.NewShared(setup, p.JetStream, st)
 	if err != nil {
 		return err

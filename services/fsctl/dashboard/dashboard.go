@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // Options configure a Dashboard. The zero value is ready to use: every zero field takes the
@@ -44,8 +45,15 @@ type Options struct {
 	// Timeout bounds one status read (which reads every dead letter); default 4 s, within
 	// the gateway HTTP server's 5 s write timeout.
 	Timeout time.Duration
+	// SampleEvery is how often a point is added to the charts' History (default 15 s), and
+	// HistoryWindow how far back they go (default 1 h).
+	SampleEvery   time.Duration
+	HistoryWindow time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Logger receives what goes wrong in the background (Metrics' count per tenant); the
+	// zero value logs nothing.
+	Logger zerolog.Logger
 }
 
 // Validate reports options that cannot work; zero values are fine.
@@ -53,7 +61,8 @@ func (o Options) Validate() error {
 	if o.Prefix != "" && (!strings.HasPrefix(o.Prefix, "/") || !strings.HasSuffix(o.Prefix, "/")) {
 		return fmt.Errorf("dashboard: prefix %q must start and end with /", o.Prefix)
 	}
-	for name, d := range map[string]time.Duration{"refresh": o.Refresh, "rate window": o.RateWindow, "reuse": o.Reuse, "timeout": o.Timeout} {
+	for name, d := range map[string]time.Duration{"refresh": o.Refresh, "rate window": o.RateWindow, "reuse": o.Reuse, "timeout": o.Timeout,
+		"sample interval": o.SampleEvery, "history window": o.HistoryWindow} {
 		if d < 0 {
 			return fmt.Errorf("dashboard: negative %s %s", name, d)
 		}
@@ -80,6 +89,12 @@ func (o Options) withDefaults() Options {
 	if o.Timeout == 0 {
 		o.Timeout = 4 * time.Second
 	}
+	if o.SampleEvery == 0 {
+		o.SampleEvery = 15 * time.Second
+	}
+	if o.HistoryWindow == 0 {
+		o.HistoryWindow = time.Hour
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -91,7 +106,7 @@ const rateSamples = 32
 
 // Dashboard is an http.Handler serving GET Prefix (the page) and GET Prefix+"api/status"
 // (the Snapshot as JSON); anything else under Prefix is a 404. It is safe for concurrent
-// use and holds no goroutine: there is nothing to stop.
+// use and holds no goroutine of its own (Run, if run, samples the charts' history).
 type Dashboard struct {
 	js   jetstream.JetStream
 	opts Options
@@ -99,6 +114,7 @@ type Dashboard struct {
 	page []byte
 	csp  string
 	rate *rateMeter
+	hist *history
 
 	mu       sync.Mutex
 	last     *result
@@ -125,7 +141,8 @@ func New(js jetstream.JetStream, opts Options) (*Dashboard, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	d := &Dashboard{js: js, opts: opts, mux: http.NewServeMux(), rate: newRateMeter(opts.RateWindow, rateSamples)}
+	d := &Dashboard{js: js, opts: opts, mux: http.NewServeMux(), rate: newRateMeter(opts.RateWindow, rateSamples),
+		hist: &history{every: opts.SampleEvery, window: opts.HistoryWindow}}
 	var err error
 	if d.page, err = renderPage(opts.Refresh); err != nil {
 		return nil, err

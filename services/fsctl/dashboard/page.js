@@ -10,6 +10,8 @@
 //   replay-NAME-{pending,ack-pending,lag,last-active,paused}
 //   dlq-CONSUMER-FP-{count,class,first-seen,last-seen,sample}
 //   stream-NAME-{messages,bytes,first-seq,last-seq,last-time}
+//   chart-{ingest,backlog,dead-letters} (data-points: points drawn), their lines
+//   chart-ingest-rate, chart-backlog-NAME, chart-dead-letters-total (data-last: last value)
 // Counts are plain integers; lags and times carry the exact value in data-value (seconds,
 // or RFC 3339). A paused flag reads "paused" or "running".
 (() => {
@@ -66,6 +68,54 @@
     return el('td', {},
       el('span', { class: 'paused', testid: prefix + '-paused', text: 'paused' }), ' until ',
       el('time', { testid: prefix + '-paused-until', value: c.paused_until, datetime: c.paused_until, title: c.paused_until, text: new Date(c.paused_until).toLocaleString() }));
+  }
+
+  // chart draws series ({name: [{t, v}]}) as an inline SVG line chart over the window
+  // ending at now: no library, nothing fetched, only attributes (the CSP allows no inline
+  // style).
+  const svgNS = $('svg-ns').namespaceURI; // the SVG namespace, as the HTML parser set it
+  function svg(tag, attrs) {
+    const e = document.createElementNS(svgNS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    return e;
+  }
+  function chart(box, testid, series, now, windowSec, fmt) {
+    const W = 300, H = 100, left = 34, bottom = 14;
+    const end = ms(now), start = end - windowSec * 1000;
+    const names = Object.keys(series).sort();
+    let max = 0, points = 0;
+    for (const n of names) for (const p of series[n]) { max = Math.max(max, p.v); points++; }
+    const top = max > 0 ? max * 1.1 : 1;
+    const x = (t) => left + (W - left) * Math.min(1, Math.max(0, (ms(t) - start) / (end - start)));
+    const y = (v) => (H - bottom) * (1 - v / top);
+    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', preserveAspectRatio: 'none', 'data-points': points });
+    root.dataset.testid = testid;
+    root.append(svg('line', { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: 'axis' }), svg('line', { x1: left, y1: 0, x2: left, y2: H - bottom, class: 'axis' }));
+    const label = (t, attrs) => { const e = svg('text', attrs); e.textContent = t; return e; };
+    root.append(label(fmt(max > 0 ? max : 1), { x: left - 3, y: 10, 'text-anchor': 'end' }), label('0', { x: left - 3, y: H - bottom, 'text-anchor': 'end' }),
+      label('−' + Math.round(windowSec / 60) + 'm', { x: left, y: H - 2 }), label('now', { x: W, y: H - 2, 'text-anchor': 'end' }));
+    const legend = el('p', { class: 'legend' });
+    names.forEach((n, i) => {
+      const pts = series[n];
+      const line = svg('polyline', { class: 's' + (i % 5), points: pts.map((p) => x(p.t).toFixed(1) + ',' + y(p.v).toFixed(1)).join(' ') });
+      line.dataset.testid = testid + '-' + n;
+      line.dataset.last = pts.length ? String(pts[pts.length - 1].v) : '';
+      const title = svg('title');
+      title.textContent = n + ': ' + (pts.length ? fmt(pts[pts.length - 1].v) : 'no data yet');
+      line.append(title);
+      root.append(line);
+      if (names.length > 1) legend.append(el('span', { class: 's' + (i % 5), text: '— ' + n }));
+    });
+    if (!points) root.append(label('collecting: a point every few seconds', { x: (W + left) / 2, y: H / 2, 'text-anchor': 'middle' }));
+    box.replaceChildren(root, legend);
+  }
+
+  function renderHistory(st) {
+    const h = st.history;
+    if (!h) return;
+    chart($('chart-ingest'), 'chart-ingest', { rate: h.ingest_rate || [] }, st.time, h.window_seconds, rate);
+    chart($('chart-backlog'), 'chart-backlog', h.backlog || {}, st.time, h.window_seconds, (v) => String(Math.round(v)));
+    chart($('chart-dead-letters'), 'chart-dead-letters', { total: h.dead_letters || [] }, st.time, h.window_seconds, (v) => String(Math.round(v)));
   }
 
   function emptyRow(cols, testid, text) {
@@ -134,6 +184,8 @@
         num(p + '-last-seq', s.last_seq),
         when(p + '-last-time', s.last_time, now));
     }));
+
+    renderHistory(st);
 
     const updated = $('updated');
     updated.textContent = new Date(now).toLocaleTimeString();

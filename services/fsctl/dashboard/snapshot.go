@@ -31,6 +31,8 @@ type Snapshot struct {
 	// Replays are the REPLAY consumers with re-deliveries not yet settled (pending or ack
 	// pending): replays and redrives under way.
 	Replays []Consumer `json:"replays_in_progress"`
+	// History is the last hour of ingest rate, backlog and dead letters, for the charts.
+	History History `json:"history"`
 }
 
 // Consumer is one consumer's status with its lag.
@@ -125,6 +127,19 @@ func (d *Dashboard) read(ctx context.Context) (Snapshot, error) {
 	for _, g := range snap.DeadLetters {
 		snap.DeadLetterTotal += g.Count
 	}
+	smp := sample{at: now, deadLetters: snap.DeadLetterTotal, backlog: map[string]uint64{}}
+	for _, s := range snap.Streams {
+		if s.Name == streams.Events {
+			smp.eventsSeq = s.LastSeq
+		}
+	}
+	for _, c := range snap.Consumers {
+		if c.Stream == streams.Events {
+			smp.backlog[c.Name] = c.Backlog()
+		}
+	}
+	d.hist.add(smp)
+	snap.History = d.hist.series()
 	return snap, nil
 }
 

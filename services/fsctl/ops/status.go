@@ -10,8 +10,11 @@ import (
 	"sort"
 	"time"
 
-	"github.com/fieldstream/fieldstream/streams"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // StreamStatus is one stream's size.
@@ -39,11 +42,15 @@ type ConsumerStatus struct {
 	DeadLetters    int       `json:"dead_letters"`
 }
 
-// Status is the state of fieldstream's streams, consumers and dead letters.
+// Status is the state of fieldstream's streams, consumers and dead letters, and the tenant
+// records the gateway cannot use.
 type Status struct {
 	Streams     []StreamStatus   `json:"streams"`
 	Consumers   []ConsumerStatus `json:"consumers"`
 	DeadLetters []Group          `json:"dead_letter_groups"`
+	// RejectedTenants are tenants whose newest record does not parse: the gateway serves
+	// each from its last good record (Serving), or not at all.
+	RejectedTenants []tenant.Rejection `json:"rejected_tenant_records"`
 }
 
 // GetStatus reads every stream fieldstream uses, every durable consumer on EVENTS and
@@ -102,6 +109,9 @@ func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 			}
 		}
 	}
+	if st.RejectedTenants, err = RejectedTenants(ctx, js); err != nil {
+		return st, err
+	}
 	sort.Slice(st.Consumers, func(i, j int) bool {
 		if st.Consumers[i].Stream != st.Consumers[j].Stream {
 			return st.Consumers[i].Stream < st.Consumers[j].Stream
@@ -119,4 +129,23 @@ func filters(c jetstream.ConsumerConfig) []string {
 		return []string{c.FilterSubject}
 	}
 	return nil
+}
+
+// RejectedTenants reads the tenants bucket as a gateway starting now would — each key's
+// history, every record through tenant.Parse — and returns the tenants whose newest record
+// it rejects, with the revision it serves instead. None when there is no bucket.
+func RejectedTenants(ctx context.Context, js jetstream.JetStream) ([]tenant.Rejection, error) {
+	kv, err := js.KeyValue(ctx, tenant.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", tenant.Bucket, err)
+	}
+	dir, err := tenant.Watch(ctx, kv, zerolog.Nop())
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", tenant.Bucket, err)
+	}
+	defer dir.Stop()
+	return dir.Rejected(), nil
 }

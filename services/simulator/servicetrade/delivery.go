@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -102,38 +101,4 @@ func newUUID() string {
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
-}
-
-// WebhookID is the delivery's webhook-id when it is sent as a Standard Webhooks message.
-func (d Delivery) WebhookID() string { return "msg_" + d.MessageID }
-
-// standardPayload is the Standard Webhooks recommended payload of one change:
-// {"type":"<entity type>.<action>","timestamp":"<RFC 3339>","data":{"id":…,…}}.
-type standardPayload struct {
-	Type      string         `json:"type"`
-	Timestamp string         `json:"timestamp"`
-	Data      standardChange `json:"data"`
-}
-
-type standardChange struct {
-	ID        int64         `json:"id"`
-	UserID    int64         `json:"userId"`
-	URI       string        `json:"uri"`
-	Changeset []FieldChange `json:"changeset,omitempty"`
-}
-
-// StandardBody returns the delivery as the body of a Standard Webhooks message, as a
-// field-service system that sends Standard Webhooks would: one change per message (a
-// delivery of several changes is an error), typed "<entity type>.<action>", stamped with
-// the change's time, its data the entity's id, who changed it and the changeset.
-func (d Delivery) StandardBody() ([]byte, error) {
-	if len(d.Items) != 1 {
-		return nil, fmt.Errorf("servicetrade: a Standard Webhooks message carries one change, not %d", len(d.Items))
-	}
-	c := d.Items[0]
-	return json.Marshal(standardPayload{
-		Type:      c.Entity.Type + "." + c.Action,
-		Timestamp: time.Unix(c.Timestamp, 0).UTC().Format(time.RFC3339),
-		Data:      standardChange{ID: c.Entity.ID, UserID: c.UserID, URI: c.Entity.URI, Changeset: c.Changeset},
-	})
 }

@@ -10,14 +10,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/fieldstream/fieldstream/pkg/webhook"
 )
 
 // Never is a DuplicateRate or ReorderRate that turns the behaviour off (the zero value
@@ -55,12 +52,6 @@ type SenderConfig struct {
 	// turn, as through a load balancer in front of several gateways, so that a retry
 	// usually reaches another gateway than the attempt that failed.
 	MoreURLs []string
-	// StandardSecret ("whsec_…"), if set, makes the Sender a Standard Webhooks sender: each
-	// change goes alone (MaxBatch is 1) as a signed message (Delivery.StandardBody,
-	// webhook-id Delivery.WebhookID, signed afresh at each attempt) to a tenant's
-	// /standard endpoint, and only a 2xx reply delivers it — as the Standard Webhooks spec
-	// has senders do — while ServiceTrade counts any 200–499 reply.
-	StandardSecret string
 	// EventsPerSecond is the rate at which Run reports changes (items, not deliveries).
 	// 0 means Run sends nothing and only waits for its context to end.
 	EventsPerSecond float64
@@ -108,11 +99,6 @@ func (c SenderConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("URL %q: want an absolute http or https URL", raw))
 		}
 	}
-	if c.StandardSecret != "" {
-		if _, err := webhook.ParseSecret(c.StandardSecret); err != nil {
-			errs = append(errs, fmt.Errorf("StandardSecret: %w", err))
-		}
-	}
 	if c.EventsPerSecond < 0 || math.IsNaN(c.EventsPerSecond) || math.IsInf(c.EventsPerSecond, 0) {
 		errs = append(errs, fmt.Errorf("EventsPerSecond %v: want a finite rate >= 0", c.EventsPerSecond))
 	}
@@ -155,9 +141,6 @@ func (c SenderConfig) withDefaults() SenderConfig {
 	if c.Client == nil {
 		c.Client = &http.Client{}
 	}
-	if c.StandardSecret != "" {
-		c.MaxBatch = 1
-	}
 	return c
 }
 
@@ -169,7 +152,7 @@ type Result struct {
 	Status    int  // HTTP status of the last attempt; 0 if it got no reply
 	// Answered is when the last attempt's reply came; zero if it got none.
 	Answered  time.Time
-	Delivered bool // an attempt got a 200–499 reply (a Standard Webhooks sender: a 2xx)
+	Delivered bool // an attempt got a 200–499 reply
 	// Err is nil when Delivered. Otherwise it matches ErrDiscarded (and wraps the last
 	// attempt's failure), or it is the context's error when the context ended first.
 	Err error
@@ -193,14 +176,13 @@ type Stats struct {
 // Sender POSTs an Account's changes to a hook URL the way ServiceTrade does. Deliver and
 // Stats are safe for concurrent use; Run runs once at a time.
 type Sender struct {
-	cfg      SenderConfig
-	urls     []string
-	nextURL  atomic.Uint64
-	standard *webhook.Secret // a Standard Webhooks sender's key; nil for ServiceTrade's
-	account  *Account
-	running  atomic.Bool
-	rng      *rand.Rand // Run's alone, and Run runs once at a time
-	seq      atomic.Uint64
+	cfg     SenderConfig
+	urls    []string
+	nextURL atomic.Uint64
+	account *Account
+	running atomic.Bool
+	rng     *rand.Rand // Run's alone, and Run runs once at a time
+	seq     atomic.Uint64
 
 	deliveries, attempts, delivered, discarded, canceled atomic.Uint64
 	duplicatesSent, reordered                            atomic.Uint64
@@ -218,10 +200,6 @@ func NewSender(cfg SenderConfig, account *Account) (*Sender, error) {
 		urls:    append([]string{cfg.URL}, cfg.MoreURLs...),
 		account: account,
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0xde11e7e5)),
-	}
-	if cfg.StandardSecret != "" {
-		sec, _ := webhook.ParseSecret(cfg.StandardSecret) // Validate parsed it
-		s.standard = &sec
 	}
 	return s, nil
 }
@@ -335,8 +313,7 @@ func (s *Sender) chance(p float64) bool { return p > 0 && s.rng.Float64() < p }
 
 // Deliver POSTs d to the hook URL, retrying as ServiceTrade does: up to Attempts attempts,
 // each bounded by Timeout, with RetryDelay (doubling) between them. Any 200–499 reply is
-// delivered (a Standard Webhooks sender: only a 2xx); a 5xx reply, a timeout or a
-// connection error fails the attempt. It never
+// delivered; a 5xx reply, a timeout or a connection error fails the attempt. It never
 // sends duplicates or reorders; Run does. The Result is also passed to OnResult.
 func (s *Sender) Deliver(ctx context.Context, d Delivery) Result {
 	return s.deliver(ctx, d, false)
@@ -348,7 +325,7 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 		s.duplicatesSent.Add(1)
 	}
 	res := Result{Delivery: d, Duplicate: duplicate}
-	body, err := s.Body(d)
+	body, err := d.Body()
 	if err != nil {
 		res.Err = fmt.Errorf("%w: %w", ErrDiscarded, err)
 		return s.finish(res)
@@ -368,7 +345,7 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 		}
 		res.Attempts = attempt
 		s.attempts.Add(1)
-		res.Status, lastErr = s.post(ctx, d, body)
+		res.Status, lastErr = s.post(ctx, body)
 		if res.Status != 0 {
 			res.Answered = time.Now()
 		} else {
@@ -389,18 +366,9 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 	return s.finish(res)
 }
 
-// Body returns what the Sender POSTs for d: ServiceTrade's payload, or the Standard
-// Webhooks message of a Standard Webhooks sender.
-func (s *Sender) Body(d Delivery) ([]byte, error) {
-	if s.standard != nil {
-		return d.StandardBody()
-	}
-	return d.Body()
-}
-
 // post makes one attempt, at the next URL in turn. It returns the reply's status, and an
 // error unless the reply counts as delivered.
-func (s *Sender) post(ctx context.Context, d Delivery, body []byte) (int, error) {
+func (s *Sender) post(ctx context.Context, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	target := s.urls[(s.nextURL.Add(1)-1)%uint64(len(s.urls))]
@@ -410,12 +378,6 @@ func (s *Sender) post(ctx context.Context, d Delivery, body []byte) (int, error)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	if s.standard != nil {
-		now := time.Now().Unix()
-		req.Header.Set("webhook-id", d.WebhookID())
-		req.Header.Set("webhook-timestamp", strconv.FormatInt(now, 10))
-		req.Header.Set("webhook-signature", s.standard.Sign(d.WebhookID(), now, body))
-	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
 		return 0, err
@@ -426,7 +388,7 @@ func (s *Sender) post(ctx context.Context, d Delivery, body []byte) (int, error)
 	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)); err != nil {
 		return resp.StatusCode, fmt.Errorf("reading reply: %w", err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode >= 500 || s.standard != nil && resp.StatusCode >= 300 {
+	if resp.StatusCode < 200 || resp.StatusCode >= 500 {
 		return resp.StatusCode, fmt.Errorf("hook answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return resp.StatusCode, nil

@@ -131,8 +131,6 @@ func TestSenderConfigValidate(t *testing.T) {
 		{name: "reorder rate NaN", cfg: servicetrade.SenderConfig{URL: url, ReorderRate: math.NaN()}, wantErr: true},
 		{name: "more URLs", cfg: servicetrade.SenderConfig{URL: url, MoreURLs: []string{"http://127.0.0.1:8081/hooks/demo/servicetrade/dev-token"}}},
 		{name: "a relative further URL", cfg: servicetrade.SenderConfig{URL: url, MoreURLs: []string{"/hooks"}}, wantErr: true},
-		{name: "Standard Webhooks", cfg: servicetrade.SenderConfig{URL: "http://127.0.0.1:8080/hooks/demo/standard", StandardSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
-		{name: "Standard Webhooks secret too short", cfg: servicetrade.SenderConfig{URL: url, StandardSecret: "whsec_c2hvcnQ="}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -488,51 +486,5 @@ func TestDeliverSpreadsAttemptsOverURLs(t *testing.T) {
 	}
 	if n, m := len(first.requests()), len(second.requests()); n != 2 || m != 2 {
 		t.Errorf("requests: %d to the first URL, %d to the second; want 2 each", n, m)
-	}
-}
-
-// TestStandardWebhooksSender: a Standard Webhooks sender POSTs one change a message,
-// signed so that the gateway's own verification accepts it, with the same webhook-id at
-// every attempt; only a 2xx delivers.
-func TestStandardWebhooksSender(t *testing.T) {
-	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	key, err := webhook.ParseSecret(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var ids []string
-	statuses := []int{http.StatusConflict, http.StatusOK}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		h, err := webhook.ReadStandardHeaders(r.Header)
-		if err == nil {
-			_, err = webhook.VerifyStandard([]webhook.Secret{key}, h, body, time.Now(), webhook.DefaultTolerance)
-		}
-		if err != nil {
-			t.Errorf("signature: %v", err)
-		}
-		ev, err := webhook.ParseStandard(body)
-		if err != nil || ev.Entity == "" || ev.EntityID == "" || ev.Time.IsZero() {
-			t.Errorf("ParseStandard(%s) = %+v, %v", body, ev, err)
-		}
-		mu.Lock()
-		n := len(ids)
-		ids = append(ids, h.ID)
-		mu.Unlock()
-		w.WriteHeader(statuses[min(n, len(statuses)-1)])
-	}))
-	defer srv.Close()
-	s := newSender(t, servicetrade.SenderConfig{URL: srv.URL, StandardSecret: secret, MaxBatch: 5, RetryDelay: time.Millisecond}, nil)
-	d := sampleDelivery(t, 1)
-	res := s.Deliver(t.Context(), d)
-	if !res.Delivered || res.Attempts != 2 || res.Status != http.StatusOK {
-		t.Fatalf("Deliver = %+v; want a 409 retried (only a 2xx delivers a Standard Webhook), then delivered", res)
-	}
-	if len(ids) != 2 || ids[0] != d.WebhookID() || ids[1] != d.WebhookID() {
-		t.Errorf("webhook-ids %v, want %s at both attempts", ids, d.WebhookID())
-	}
-	if res := s.Deliver(t.Context(), sampleDelivery(t, 2)); res.Delivered {
-		t.Errorf("a delivery of two changes was sent as one Standard Webhooks message")
 	}
 }

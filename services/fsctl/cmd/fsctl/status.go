@@ -37,5 +37,16 @@ func (statusCmd) Run(ctx context.Context, e *env) error {
 		fmt.Fprintln(w)
 		printGroups(w, st.DeadLetters)
 	}
+	if len(st.RejectedTenants) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "REJECTED TENANT RECORD\tREVISION\tSERVED INSTEAD\tWHY")
+		for _, r := range st.RejectedTenants {
+			served := "nothing: tenant not served"
+			if r.Serving > 0 {
+				served = fmt.Sprintf("revision %d", r.Serving)
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", r.Tenant, r.Revision, served, r.Error)
+		}
+	}
 	return w.Flush()
 }

@@ -59,6 +59,10 @@ func program() daemon.Program {
 		},
 		Wire: func(setup context.Context, p *daemon.Process) error {
 			st.Logger, cfg.Logger, cfg.JetStream = p.Log, p.Log, p.JetStream
+			var err error
+			if st.OnGrant, err = servicetrade.GrantCounter(p.Metrics); err != nil {
+				return err
+			}
 			src, err := servicetrade.NewShared(setup, p.JetStream, st)
 			if err != nil {
 				return err

@@ -2,9 +2,9 @@
 // the ServiceTrade API, the asset registry, the work-order system and Paycom payroll, each
 // on its address with its fault injector under /admin/ — and, on request, sends the
 // simulated account's changes to a hook URL as ServiceTrade webhooks (see simulator.Feed,
-// served beside the ServiceTrade API) — and, with -standard-url, as signed Standard
-// Webhooks too — spread over several gateways if given several URLs. The chaos campaigns
-// and deploy/compose run it; see -h for every setting.
+// served beside the ServiceTrade API) and, with -standard-url, as Standard Webhooks too —
+// spread over several gateways when given several URLs. The chaos campaigns and
+// deploy/compose run it; see -h for every setting.
 package main
 
 import (
@@ -29,15 +29,17 @@ func main() {
 	fs.Int64Var(&sc.Account.Seed, "account-seed", 1, "seed of the simulated account's entities and changes")
 	fs.DurationVar(&sc.TokenLifetime, "token-lifetime", time.Hour, "lifetime of the ServiceTrade API's OAuth2 tokens")
 	fs.BoolVar(&sc.PaycomImportIdentical, "paycom-import-identical", false, "payroll imports a punch identical to an imported one again (no safeguard against doubles)")
-	var feed, standard servicetrade.SenderConfig
+	var feed servicetrade.SenderConfig
 	hookURLs := fs.String("hook-url", "http://127.0.0.1:8080/hooks/demo/servicetrade/dev-token", "where the feed POSTs ServiceTrade webhooks; several, comma-separated, take the attempts in turn (a load balancer in front of several gateways)")
-	fs.Float64Var(&feed.EventsPerSecond, "rate", 10, "ServiceTrade events per second the feed sends once started")
+	fs.Float64Var(&feed.EventsPerSecond, "rate", 10, "events per second the feed sends once started")
 	fs.IntVar(&feed.MaxBatch, "max-batch", servicetrade.DefaultMaxBatch, "most items in one delivery")
-	fs.IntVar(&feed.Concurrency, "concurrency", 4, "deliveries in flight at once (per kind of webhook)")
+	fs.IntVar(&feed.Concurrency, "concurrency", 4, "deliveries in flight at once")
 	fs.Int64Var(&feed.Seed, "feed-seed", 1, "seed of the feed's batch sizes, duplicates and reordering")
-	standardURLs := fs.String("standard-url", "", "if set, the feed also sends changes as signed Standard Webhooks to this tenant /standard endpoint; several, comma-separated, take the attempts in turn")
-	fs.StringVar(&standard.StandardSecret, "standard-secret", "", "the tenant's Standard Webhooks secret (whsec_…) that signs them")
-	fs.Float64Var(&standard.EventsPerSecond, "standard-rate", 5, "Standard Webhooks events per second the feed sends once started (with -standard-url)")
+	var std simulator.StandardSenderConfig
+	standardURLs := fs.String("standard-url", "", "if set, the feed also sends changes as Standard Webhooks to this hook URL (one change a delivery); several, comma-separated, take the attempts in turn")
+	fs.StringVar(&std.Secret, "standard-secret", "", "the Standard Webhooks signing secret (whsec_…) of -standard-url")
+	fs.Float64Var(&std.EventsPerSecond, "standard-rate", 5, "Standard Webhooks deliveries per second, beside -rate")
+	fs.StringVar(&std.HeaderFamily, "standard-headers", "both", "header names of the Standard Webhooks deliveries: webhook, svix, or both (alternating)")
 	start := fs.Bool("feed-start", false, "start the feed by itself (otherwise: POST "+simulator.FeedPrefix+"start), once every -feed-wait URL answers")
 	wait := fs.String("feed-wait", "", "with -feed-start: health endpoints (comma-separated, the gateways' /readyz) that must answer 2xx before the feed starts")
 
@@ -47,12 +49,15 @@ func main() {
 			if err != nil {
 				return err
 			}
-			senders := []servicetrade.SenderConfig{withURLs(feed, *hookURLs)}
-			if *standardURLs != "" {
-				standard.Concurrency, standard.Seed = feed.Concurrency, feed.Seed+1
-				senders = append(senders, withURLs(standard, *standardURLs))
+			if urls := splitURLs(*hookURLs); len(urls) > 0 {
+				feed.URL, feed.MoreURLs = urls[0], urls[1:]
 			}
-			f, err := simulator.NewFeed(stack, senders...)
+			var withStandard *simulator.StandardSenderConfig
+			if urls := splitURLs(*standardURLs); len(urls) > 0 {
+				std.URL, std.MoreURLs = urls[0], urls[1:]
+				withStandard = &std
+			}
+			f, err := simulator.NewFeed(stack, feed, withStandard)
 			if err != nil {
 				return err
 			}
@@ -98,12 +103,4 @@ func splitURLs(list string) []string {
 		}
 	}
 	return out
-}
-
-// withURLs returns cfg sending to the comma-separated urls.
-func withURLs(cfg servicetrade.SenderConfig, urls string) servicetrade.SenderConfig {
-	if list := splitURLs(urls); len(list) > 0 {
-		cfg.URL, cfg.MoreURLs = list[0], list[1:]
-	}
-	return cfg
 }

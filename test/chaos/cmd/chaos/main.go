@@ -44,7 +44,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg chaos.Config
-	fs.StringVar(&cfg.BinDir, "bin-dir", "bin", "directory with nats-server, gateway, assets, workorders, payroll, simulator (make build)")
+	fs.StringVar(&cfg.BinDir, "bin-dir", "bin", "directory with nats-server, gateway, assets, workorders, payroll, simulator, poller (make build)")
+	fs.StringVar(&cfg.NATSConfig, "nats-config", "deploy/nats-server.conf", "the production nats-server configuration the campaign runs (TLS, one nkey user per service), with its own certificates, keys and ports")
 	fs.StringVar(&cfg.Dir, "dir", "", "working directory: store, logs, ledger.json (default: a new one under the system's temp dir)")
 	fs.IntVar(&cfg.Cycles, "cycles", 50, "crash cycles")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the faults and the simulated account (0: from the clock, printed)")
