@@ -33,10 +33,12 @@ const (
 	// FaultGatewayKill kills a gateway (SIGKILL), then starts it; the feed's attempts go
 	// to the other meanwhile.
 	FaultGatewayKill = "kill9:gateway"
+	// FaultPollerKill kills the polling backstop mid-walk (SIGKILL), then starts it.
+	FaultPollerKill = "kill9:poller"
 )
 
 // AllFaults are the kinds a long campaign draws from; each comes up at least once.
-var AllFaults = []string{FaultPartition, FaultLeaderKill, FaultRollingRestart, FaultReplicaKill, FaultReplicaPause, FaultScale, FaultGatewayKill}
+var AllFaults = []string{FaultPartition, FaultLeaderKill, FaultRollingRestart, FaultReplicaKill, FaultReplicaPause, FaultScale, FaultGatewayKill, FaultPollerKill}
 
 // CampaignConfig configures RunCampaign; zero fields take the defaults in their comments.
 type CampaignConfig struct {
@@ -144,7 +146,7 @@ func RunCampaign(ctx context.Context, cfg CampaignConfig) (*Result, error) {
 			return nil, err
 		}
 	}
-	var obs chaos.Observations
+	obs := chaos.Observations{PollOverlap: PollOverlap}
 	if obs.SenderStats, err = chaos.StopFeed(ctx, c.Sims.ServiceTrade); err != nil {
 		return nil, err
 	}
@@ -292,6 +294,18 @@ func (k *campaign) inject(ctx context.Context, kind string) (string, error) {
 			return "", err
 		}
 		return fmt.Sprintf("kill -9 %s, down %s", g.Name, down.Round(time.Millisecond)), c.Restart(ctx, g)
+	case FaultPollerKill:
+		if c.Poller == nil {
+			return "", errors.New("no poller runs")
+		}
+		if err := c.Kill(ctx, c.Poller); err != nil {
+			return "", err
+		}
+		k.count(kind)
+		if err := chaos.Pause(ctx, down); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("kill -9 poller, down %s", down.Round(time.Millisecond)), c.Restart(ctx, c.Poller)
 	}
 	return "", fmt.Errorf("unknown fault kind %q", kind)
 }

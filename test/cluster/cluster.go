@@ -1,10 +1,10 @@
 // Package cluster runs fieldstream's container images (make images) on a private Docker
 // network with testcontainers-go — three NATS nodes configured by deploy/compose's
 // nats-cluster.conf over deploy/nats-server.conf (TLS, one nkey user per service, sync
-// always, R3), gateways, replicas of every consumer service and the simulators, as
-// deploy/compose wires them — and injects the faults of a real cluster: a node cut off the
-// network, the stream leader killed, nodes restarted one by one, consumer replicas killed,
-// paused and added. Campaign runs them under the simulators' webhook feed through every
+// always, R3), gateways, replicas of every consumer service, the polling backstop and the
+// simulators, as deploy/compose wires them — and injects the faults of a real cluster: a
+// node cut off the network, the stream leader killed, nodes restarted one by one, consumer
+// replicas killed, paused and added. Campaign runs them under the simulators' webhook feed through every
 // gateway and judges the run with the fault campaign's ledger (package chaos).
 //
 // The host reaches the containers only through ports published on 127.0.0.1: the nodes'
@@ -57,7 +57,7 @@ const (
 var NodeNames = []string{"nats-1", "nats-2", "nats-3"}
 
 // Images are the images a cluster runs, by binary.
-var Images = []string{"nats-server", "gateway", "assets", "workorders", "payroll", "simulator"}
+var Images = []string{"nats-server", "gateway", "assets", "workorders", "payroll", "simulator", "poller"}
 
 // Config says what to run; zero fields take the defaults in their comments.
 type Config struct {
@@ -82,6 +82,9 @@ type Config struct {
 	Seed               int64
 	// ConsumerEnv is added to every consumer replica's environment (FS_ACK_WAIT, say).
 	ConsumerEnv map[string]string
+	// NoPoller leaves the polling backstop out (it runs by default, walking the tenant's
+	// account every 2 s with PollOverlap, as in the single-node campaign).
+	NoPoller bool
 	// Progress, if set, receives a line per step.
 	Progress func(string)
 }
@@ -162,6 +165,7 @@ type Cluster struct {
 	Nodes     []*Member
 	Gateways  []*Member
 	Simulator *Member
+	Poller    *Member // nil with Config.NoPoller
 	// Replicas are the running replicas of each consumer service, by service.
 	Replicas map[string][]*Member
 	added    map[string]int // replicas ever started per service, for names
@@ -238,6 +242,11 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}
 	for _, svc := range cfg.Consumers {
 		if _, err := c.AddReplicas(ctx, svc, cfg.Replicas); err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.NoPoller {
+		if c.Poller, err = c.startPoller(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -418,6 +427,21 @@ func (c *Cluster) startGateway(ctx context.Context, name string) (*Member, error
 	return c.start(ctx, spec{name: name, image: "gateway", env: env, binds: binds, ports: []string{gatewayPort}, ready: "/readyz"})
 }
 
+// PollOverlap is the poller's -overlap in a cluster: how far before its checkpoint each walk
+// starts (the ledger judges polls with it).
+const PollOverlap = 2 * time.Second
+
+// startPoller starts the polling backstop for Tenant, walking often in small pages so that
+// a fault lands mid-walk.
+func (c *Cluster) startPoller(ctx context.Context) (*Member, error) {
+	env, binds := c.clientEnv("poller")
+	for k, v := range map[string]string{"FS_SERVICETRADE_URL": "http://simulator:9101/api", "FS_SERVICETRADE_CLIENT_SECRET": "dev-secret",
+		"FS_TENANT": Tenant, "FS_INTERVAL": "2s", "FS_OVERLAP": PollOverlap.String(), "FS_INITIAL_LOOKBACK": "1h", "FS_PAGE_SIZE": "10"} {
+		env[k] = v
+	}
+	return c.start(ctx, spec{name: "poller", image: "poller", env: env, binds: binds})
+}
+
 // sinkEnv is where each consumer service writes: the simulators.
 var sinkEnv = map[string]map[string]string{
 	chaos.SinkAssets:     {"FS_REGISTRY_URL": "http://simulator:9102"},
@@ -572,7 +596,8 @@ func (c *Cluster) WaitReady(ctx context.Context, m *Member) error {
 	}
 }
 
-// Members returns every member in the cluster now: nodes, simulator, gateways, replicas.
+// Members returns every member in the cluster now: nodes, simulator, gateways, replicas,
+// poller.
 func (c *Cluster) Members() []*Member {
 	out := append([]*Member{}, c.Nodes...)
 	if c.Simulator != nil {
@@ -581,6 +606,9 @@ func (c *Cluster) Members() []*Member {
 	out = append(out, c.Gateways...)
 	for _, svc := range c.cfg.Consumers {
 		out = append(out, c.Replicas[svc]...)
+	}
+	if c.Poller != nil {
+		out = append(out, c.Poller)
 	}
 	return out
 }
@@ -598,7 +626,7 @@ func (c *Cluster) Close() {
 			c.discard(m)
 		}
 	}
-	c.Nodes, c.Gateways, c.Simulator, c.Replicas, c.removed = nil, nil, nil, map[string][]*Member{}, nil
+	c.Nodes, c.Gateways, c.Simulator, c.Poller, c.Replicas, c.removed = nil, nil, nil, nil, map[string][]*Member{}, nil
 	if c.net != nil {
 		_ = c.net.Remove(ctx)
 		c.net = nil

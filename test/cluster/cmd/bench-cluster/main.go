@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	progress := func(line string) { fmt.Fprintf(stderr, "%s %s\n", time.Now().Format(time.TimeOnly), line) }
 	// The feed runs only to grow the simulated account (see growAccount), fast.
-	c, err := cluster.Start(ctx, cluster.Config{Tag: s.tag, Dir: s.dir, Gateways: 2, Consumers: []string{}, Rate: 1000, Progress: progress})
+	c, err := cluster.Start(ctx, cluster.Config{Tag: s.tag, Dir: s.dir, Gateways: 2, Consumers: []string{}, NoPoller: true, Rate: 1000, Progress: progress})
 	if err != nil {
 		return err
 	}
