@@ -271,17 +271,34 @@ func postBacklog(ctx context.Context, c *cluster.Cluster, jobs []int64, n int) e
 				base+int64(j), job, job, j)
 		}
 		b.WriteString("]}")
-		resp, err := http.Post(hook, "application/json", &b)
-		if err != nil {
-			return err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("posting the backlog: %d %s", resp.StatusCode, body)
+		if err := post(ctx, hook, b.Bytes()); err != nil {
+			return fmt.Errorf("posting the backlog: %w", err)
 		}
 	}
 	return nil
+}
+
+// post POSTs body to hook until it is answered 200, as a sender retries a 503 (the
+// gateway's answer while JetStream does not store in time), for up to a minute.
+func post(ctx context.Context, hook string, body []byte) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Post(hook, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return nil
+		case resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline):
+			return fmt.Errorf("%d %s", resp.StatusCode, answer)
+		}
+		if err := chaos.Pause(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 func getJSON(ctx context.Context, url string, out any) error {
