@@ -1,6 +1,7 @@
 package test
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,5 +78,57 @@ func TestDeployConfig(t *testing.T) {
 				t.Errorf("user %s may %q", name, s)
 			}
 		}
+	}
+}
+
+// TestComposeClusterConfig checks deploy/compose/nats-cluster.conf, the node configuration
+// of `make cluster-up` and test/cluster: deploy/nats-server.conf's TLS and users with
+// fsync before every ack, the three routes over verified TLS, and no container address
+// advertised to clients.
+func TestComposeClusterConfig(t *testing.T) {
+	root := t.TempDir()
+	secrets, err := harness.WriteSecrets(filepath.Join(root, "etc"), []string{"nats-1", "nats-2", "nats-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range secrets.Env {
+		name, pub, _ := strings.Cut(kv, "=")
+		t.Setenv(name, pub)
+	}
+	t.Setenv("FS_NATS_NODE", "nats-2")
+	// root/nats-server.conf, which the node configuration includes
+	if _, err := harness.DeployConfig("../deploy/nats-server.conf", root, "127.0.0.1:4222", "127.0.0.1:8222"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../deploy/compose/nats-cluster.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.ReplaceAll(strings.ReplaceAll(string(b), "/etc/fieldstream/", filepath.Join(root, "etc")+"/"), "/data/", filepath.Join(root, "data")+"/")
+	path := filepath.Join(root, "nats-cluster.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case opts.ServerName != "nats-2":
+		t.Errorf("server_name %q, want the node's, nats-2", opts.ServerName)
+	case !opts.JetStream || !opts.SyncAlways:
+		t.Errorf("JetStream %v, sync_interval always %v; want both", opts.JetStream, opts.SyncAlways)
+	case opts.TLSConfig == nil:
+		t.Error("no client TLS")
+	case len(opts.Nkeys) != len(harness.DeployUsers):
+		t.Errorf("%d nkey users, want deploy/nats-server.conf's %d", len(opts.Nkeys), len(harness.DeployUsers))
+	case opts.Cluster.Name != "fieldstream" || len(opts.Routes) != 3:
+		t.Errorf("cluster %q with %d routes, want fieldstream with 3", opts.Cluster.Name, len(opts.Routes))
+	case opts.Cluster.TLSConfig == nil:
+		t.Error("routes without TLS")
+	case !opts.Cluster.NoAdvertise:
+		t.Error("the nodes advertise container addresses to clients")
+	case opts.HTTPHost != "127.0.0.1":
+		t.Errorf("monitoring on %q, want the container's loopback", opts.HTTPHost)
 	}
 }

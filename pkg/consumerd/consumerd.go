@@ -15,6 +15,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/daemon"
 	"github.com/fieldstream/fieldstream/pkg/servicetrade"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 // Flags are the settings every consumer service has besides daemon's.
@@ -26,7 +27,7 @@ type Flags struct {
 
 // Register binds f to fs; metricsAddr is the service's default /metrics address.
 func (f *Flags) Register(fs *flag.FlagSet, metricsAddr string) {
-	fs.StringVar(&f.MetricsAddr, "metrics-addr", metricsAddr, "address of /metrics and /healthz")
+	fs.StringVar(&f.MetricsAddr, "metrics-addr", metricsAddr, "address of /metrics, /healthz and /readyz")
 	f.Consumer.RegisterFlags(fs)
 	f.ServiceTrade.RegisterFlags(fs, "http://127.0.0.1:9101/api")
 }
@@ -52,7 +53,7 @@ type Service struct {
 
 // Main runs the service that service returns as a daemon (see daemon.Main): fs holds the
 // service's own flags and f, registered; service is called once they are parsed, so the
-// settings it captures are the ones given. The process serves /metrics and /healthz on
+// settings it captures are the ones given. The process serves /metrics, /healthz and /readyz on
 // f.MetricsAddr and consumes until SIGINT or SIGTERM, then drains.
 func Main(fs *flag.FlagSet, f *Flags, service func() Service) {
 	daemon.Main(daemon.Program{Name: fs.Name(), Flags: fs, Wire: func(setup context.Context, p *daemon.Process) error {
@@ -60,8 +61,9 @@ func Main(fs *flag.FlagSet, f *Flags, service func() Service) {
 	}})
 }
 
-// Start builds service s on p and adds it as an actor, with /metrics and /healthz served on
-// metricsAddr unless it is empty (a process serving its metrics elsewhere).
+// Start builds service s on p and adds it as an actor, with /metrics, /healthz and /readyz
+// (NATS connected and EVENTS answering) served on metricsAddr unless it is empty (a process
+// serving its metrics elsewhere).
 func Start(setup context.Context, p *daemon.Process, s Service, cc consumer.Config, st servicetrade.Config, metricsAddr string) error {
 	m, err := consumer.NewMetrics(p.Metrics)
 	if err != nil {
@@ -75,6 +77,9 @@ func Start(setup context.Context, p *daemon.Process, s Service, cc consumer.Conf
 		return err
 	}
 	if metricsAddr != "" {
+		// Ready while the stream it consumes answers: a replica that cannot reach EVENTS'
+		// leader applies nothing.
+		p.ReadyWhen(p.StreamAnswers(streams.Events))
 		addr, err := p.ServeOps(metricsAddr)
 		if err != nil {
 			return err

@@ -29,6 +29,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/pkg/envflag"
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
+	"github.com/fieldstream/fieldstream/pkg/probe"
 	"github.com/fieldstream/fieldstream/pkg/tracing"
 )
 
@@ -81,7 +82,14 @@ type Env struct {
 
 // Main runs prog with the process's arguments, environment and standard streams, and
 // exits non-zero if it fails. -h prints every setting and exits zero.
+//
+// `<binary> -probe URL` (nothing else on the command line) runs no program: it checks the
+// health endpoint URL and exits 0 if it answers 2xx, 1 otherwise — the health check of an
+// image built FROM scratch, which has no shell or curl (package probe).
 func Main(prog Program) {
+	if url, ok := probe.URLFromArgs(os.Args[1:]); ok {
+		probe.Exit(url)
+	}
 	err := Run(context.Background(), prog, Env{Args: os.Args[1:], Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", prog.Name, err)
@@ -107,6 +115,7 @@ type Process struct {
 	Stdout   io.Writer
 
 	group    run.Group
+	ready    []func(context.Context) error
 	ownsConn bool // Run connected: Shutdown drains and closes the connection
 	closers  []func()
 	actors   int
@@ -163,13 +172,52 @@ func (p *Process) Serve(addr string, srv *http.Server) (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// ServeOps serves /metrics (the process's registry) and /healthz on addr as an actor, for
-// programs without an HTTP server of their own.
+// ServeOps serves /metrics (the process's registry), /healthz and /readyz on addr as an
+// actor, for programs without an HTTP server of their own. /healthz answers 200 while the
+// process serves HTTP; /readyz 200 only while the NATS connection (if any) is up and every
+// check added with ReadyWhen passes within a second, else 503 with the reason.
 func (p *Process) ServeOps(addr string) (net.Addr, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := p.checkReady(r.Context()); err != nil {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
 	return p.Serve(addr, &http.Server{Handler: mux})
+}
+
+// ReadyWhen adds a check to the /readyz ServeOps serves: the process is ready only while
+// check returns nil (within a second). Add checks in Wire.
+func (p *Process) ReadyWhen(check func(ctx context.Context) error) { p.ready = append(p.ready, check) }
+
+// StreamAnswers is a ReadyWhen check: the stream named name answers (it has a leader the
+// connection reaches).
+func (p *Process) StreamAnswers(name string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if _, err := p.JetStream.Stream(ctx, name); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+		return nil
+	}
+}
+
+func (p *Process) checkReady(ctx context.Context) error {
+	if p.Conn != nil && !p.Conn.IsConnected() {
+		return fmt.Errorf("not connected to NATS (%s)", p.Conn.Status())
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	for _, check := range p.ready {
+		if err := check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Defer runs f when the process has stopped: after every actor returned and the NATS

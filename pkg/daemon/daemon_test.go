@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/fieldstream/fieldstream/pkg/daemon"
 	"github.com/fieldstream/fieldstream/pkg/natsembed"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
@@ -168,5 +170,54 @@ func TestEmbed(t *testing.T) {
 	err = daemon.Run(context.Background(), prog, env([]string{"-data-dir", dir, "-nats-listen", addr}, nil, io.Discard))
 	if err != nil || !stored.Load() {
 		t.Fatalf("Run = %v", err)
+	}
+}
+
+// TestReadyz: ServeOps' /readyz answers 200 only while NATS is connected and every
+// ReadyWhen check passes, and says why not otherwise; /healthz answers while HTTP is served.
+func TestReadyz(t *testing.T) {
+	srv := natstest.RunServer(t)
+	nc, _ := natstest.Connect(t, srv)
+	p, err := daemon.New("test", nc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	p.ReadyWhen(func(context.Context) error {
+		if failing.Load() {
+			return errors.New("stream EVENTS: no leader")
+		}
+		return nil
+	})
+	addr, err := p.ServeOps("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, false) }()
+	defer func() { stop(); <-done }()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	natstest.Eventually(t, 5*time.Second, "/readyz 200", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	failing.Store(true)
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no leader") {
+		t.Errorf("/readyz with a failing check = %d %q, want 503 with the reason", code, body)
+	}
+	failing.Store(false)
+	srv.Shutdown()
+	natstest.Eventually(t, 5*time.Second, "NATS disconnected", func() bool { return !nc.IsConnected() })
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not connected to NATS") {
+		t.Errorf("/readyz without NATS = %d %q, want 503 not connected", code, body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz without NATS = %d, want 200 (the process serves)", code)
 	}
 }

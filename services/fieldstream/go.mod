@@ -7,7 +7,7 @@ require (
 	github.com/fieldstream/fieldstream/services/assets v0.0.0-00010101000000-000000000000
 	github.com/fieldstream/fieldstream/services/fsctl v0.0.0-00010101000000-000000000000
 	github.com/fieldstream/fieldstream/services/gateway v0.0.0
-	github.com/fieldstream/fieldstream/services/payroll v0.0.0-00010101000000-000000000000
+	github.com/fieldstream/fieldstream/services/payroll v0.0.0
 	github.com/fieldstream/fieldstream/services/poller v0.0.0-00010101000000-000000000000
 	github.com/fieldstream/fieldstream/services/simulator v0.0.0
 	github.com/fieldstream/fieldstream/services/workorders v0.0.0-00010101000000-000000000000

@@ -15,6 +15,11 @@ require (
 )
 
 require (
+	golang.org/x/oauth2 v0.38.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
+
+require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
@@ -22,6 +27,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
+	github.com/fieldstream/fieldstream/services/payroll v0.0.0
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
@@ -71,3 +77,5 @@ replace (
 	github.com/fieldstream/fieldstream/services/simulator => ../simulator
 	github.com/fieldstream/fieldstream/streams => ../../streams
 )
+
+replace github.com/fieldstream/fieldstream/services/payroll => ../payroll

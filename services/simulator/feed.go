@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/fieldstream/fieldstream/services/simulator/jsonapi"
 	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
@@ -31,6 +32,7 @@ type DeliveryRecord struct {
 	Duplicate bool            `json:"duplicate,omitempty"`
 	Attempts  int             `json:"attempts"` // POSTs begun; 0: never sent
 	Status    int             `json:"status"`   // reply to the last attempt; 0: none
+	Answered  time.Time       `json:"answered"` // when that reply came; zero: none
 	Outcome   string          `json:"outcome"`
 	Body      json.RawMessage `json:"body"`
 }
@@ -57,6 +59,8 @@ type AccountSnapshot struct {
 //	POST FeedPrefix+"stop"        stop; waits for deliveries in flight (they end canceled)
 //	GET  FeedPrefix+"deliveries"  []DeliveryRecord, in completion order
 //	GET  FeedPrefix+"account"     AccountSnapshot
+//	GET  FeedPrefix+"employees"   {"<ServiceTrade user id>":"<payroll employee code>",…}, the
+//	                              mapping an operator loads with `fsctl employees import`
 //
 // It is safe for concurrent use.
 type Feed struct {
@@ -159,7 +163,7 @@ func (f *Feed) Snapshot() AccountSnapshot {
 func (f *Feed) record(res servicetrade.Result) {
 	body, _ := res.Delivery.Body() // the sender already encoded it once
 	rec := DeliveryRecord{Source: SourceServiceTrade, MessageID: res.Delivery.MessageID, Seq: res.Delivery.Seq, Duplicate: res.Duplicate,
-		Attempts: res.Attempts, Status: res.Status, Outcome: OutcomeCanceled, Body: body}
+		Attempts: res.Attempts, Status: res.Status, Answered: res.Answered, Outcome: OutcomeCanceled, Body: body}
 	switch {
 	case res.Delivered:
 		rec.Outcome = OutcomeDelivered
@@ -194,6 +198,9 @@ func (f *Feed) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET "+FeedPrefix+"account", func(w http.ResponseWriter, _ *http.Request) {
 		jsonapi.WriteJSON(w, http.StatusOK, f.Snapshot())
+	})
+	mux.HandleFunc("GET "+FeedPrefix+"employees", func(w http.ResponseWriter, _ *http.Request) {
+		jsonapi.WriteJSON(w, http.StatusOK, f.stack.EECodes)
 	})
 	return mux
 }

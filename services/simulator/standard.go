@@ -27,6 +27,9 @@ const (
 type StandardSenderConfig struct {
 	// URL is the Standard Webhooks hook, e.g. http://127.0.0.1:8080/hooks/demo/standard.
 	URL string
+	// MoreURLs are the same hook on further gateways: attempts go to URL and MoreURLs in
+	// turn, as through a load balancer in front of several gateways.
+	MoreURLs []string
 	// Secret signs the deliveries ("whsec_…").
 	Secret string
 	// EventsPerSecond is the rate of deliveries (one event each); 0 sends nothing.
@@ -54,6 +57,7 @@ type StandardSender struct {
 	record  func(DeliveryRecord)
 	mu      sync.Mutex
 	n       int
+	attempt int // attempts made, for choosing the URL
 }
 
 // NewStandardSender returns a sender of account's changes that hands every delivery's
@@ -159,6 +163,10 @@ func (s *StandardSender) deliver(ctx context.Context, d standardDelivery) Delive
 		}
 		rec.Attempts = attempt
 		rec.Status = s.post(ctx, d)
+		rec.Answered = time.Time{}
+		if rec.Status != 0 {
+			rec.Answered = time.Now()
+		}
 		if rec.Status/100 == 2 {
 			rec.Outcome = OutcomeDelivered
 			return rec
@@ -174,7 +182,12 @@ func (s *StandardSender) deliver(ctx context.Context, d standardDelivery) Delive
 func (s *StandardSender) post(ctx context.Context, d standardDelivery) int {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(d.body))
+	urls := append([]string{s.cfg.URL}, s.cfg.MoreURLs...)
+	s.mu.Lock()
+	target := urls[s.attempt%len(urls)]
+	s.attempt++
+	s.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(d.body))
 	if err != nil {
 		return 0
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	"github.com/fieldstream/fieldstream/services/simulator/fault"
+	"github.com/fieldstream/fieldstream/services/simulator/servicetrade"
 	"github.com/fieldstream/fieldstream/streams"
 	"github.com/fieldstream/fieldstream/test/harness"
 )
@@ -127,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := c.startAll(ctx); err != nil {
 		return nil, err
 	}
-	if err := httpJSON(ctx, http.MethodPost, c.urls["servicetrade"]+simulator.FeedPrefix+"start", nil, nil); err != nil {
+	if err := StartFeed(ctx, c.urls["servicetrade"]); err != nil {
 		return nil, err
 	}
 	for i := 1; i <= cfg.Cycles; i++ {
@@ -136,12 +137,13 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 		}
 	}
 	var obs Observations
-	if err := httpJSON(ctx, http.MethodPost, c.urls["servicetrade"]+simulator.FeedPrefix+"stop", nil, &obs.SenderStats); err != nil {
+	var err error
+	if obs.SenderStats, err = StopFeed(ctx, c.urls["servicetrade"]); err != nil {
 		return nil, err
 	}
 	cfg.Progress(fmt.Sprintf("load stopped after %s; settling", time.Since(start).Round(time.Second)))
 	settleStart := time.Now()
-	if err := c.settle(ctx); err != nil {
+	if err := Settle(ctx, c.js, c.cfg.SettleTimeout); err != nil {
 		c.led.Imbalance = append(c.led.Imbalance, err.Error())
 	}
 	c.led.SettleSeconds = time.Since(settleStart).Seconds()
@@ -154,10 +156,10 @@ func Run(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	Judge(c.led, obs)
 	c.led.DurationSeconds = time.Since(start).Seconds()
-	if err := writeJSON(filepath.Join(cfg.Dir, "observations.json"), obs); err != nil {
+	if err := WriteJSON(filepath.Join(cfg.Dir, "observations.json"), obs); err != nil {
 		return nil, err
 	}
-	return c.led, writeJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
+	return c.led, WriteJSON(filepath.Join(cfg.Dir, "ledger.json"), c.led)
 }
 
 // startAll starts nats-server with the production configuration, the simulators, the
@@ -229,7 +231,7 @@ func (c *campaign) startAll(ctx context.Context) error {
 	if err := c.startHealthy(ctx, "simulator"); err != nil {
 		return err
 	}
-	if err := c.mapEmployees(ctx); err != nil {
+	if err := MapEmployees(ctx, c.js, c.urls["servicetrade"]); err != nil {
 		return err
 	}
 
@@ -295,24 +297,25 @@ func (c *campaign) waitHealthy(ctx context.Context, name string) error {
 		if !c.procs[name].running() {
 			return fmt.Errorf("%s exited while starting; see %s", name, c.procs[name].log)
 		}
-		if err = httpJSON(ctx, http.MethodGet, c.urls["health:"+name], nil, nil); err == nil {
+		if err = HTTPJSON(ctx, http.MethodGet, c.urls["health:"+name], nil, nil); err == nil {
 			return nil
 		}
-		if err := pause(ctx, 50*time.Millisecond); err != nil {
+		if err := Pause(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	return fmt.Errorf("%s not healthy within 60 s: %w", name, err)
 }
 
-// mapEmployees maps the simulated technicians to payroll employee codes, as an operator
+// MapEmployees maps the technicians of the simulated account whose ServiceTrade API (and
+// feed admin) answers at serviceTradeURL to their payroll employee codes, as an operator
 // would.
-func (c *campaign) mapEmployees(ctx context.Context) error {
+func MapEmployees(ctx context.Context, js jetstream.JetStream, serviceTradeURL string) error {
 	var snap simulator.AccountSnapshot
-	if err := httpJSON(ctx, http.MethodGet, c.urls["servicetrade"]+simulator.FeedPrefix+"account", nil, &snap); err != nil {
+	if err := HTTPJSON(ctx, http.MethodGet, serviceTradeURL+simulator.FeedPrefix+"account", nil, &snap); err != nil {
 		return err
 	}
-	emps, err := payroll.OpenEmployees(ctx, c.js)
+	emps, err := payroll.OpenEmployees(ctx, js)
 	if err != nil {
 		return err
 	}
@@ -365,7 +368,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 	if c.rng.IntN(2) == 0 {
 		sf := sinkFaults[c.rng.IntN(len(sinkFaults))]
 		sink = c.urls[sf.sim] + fault.AdminPrefix + "faults"
-		if err := httpJSON(ctx, http.MethodPut, sink, sf.faults, nil); err != nil {
+		if err := HTTPJSON(ctx, http.MethodPut, sink, sf.faults, nil); err != nil {
 			return err
 		}
 		c.count(sf.kind)
@@ -390,7 +393,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 			line += " SIGSTOP " + target
 		}
 	}
-	if err := pause(ctx, down); err != nil {
+	if err := Pause(ctx, down); err != nil {
 		return err
 	}
 	if len(targets) > 1 && targets[1] == "nats-server" { // NATS first: a service started without it exits
@@ -407,7 +410,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 		}
 	}
 	if sink != "" {
-		if err := httpJSON(ctx, http.MethodPut, sink, fault.Faults{}, nil); err != nil {
+		if err := HTTPJSON(ctx, http.MethodPut, sink, fault.Faults{}, nil); err != nil {
 			return err
 		}
 	}
@@ -415,7 +418,7 @@ func (c *campaign) cycle(ctx context.Context, i int) error {
 		return err
 	}
 	c.cfg.Progress(fmt.Sprintf("%s for %s", line, down.Round(time.Millisecond)))
-	return pause(ctx, c.duration(500*time.Millisecond, 2*time.Second))
+	return Pause(ctx, c.duration(500*time.Millisecond, 2*time.Second))
 }
 
 func (c *campaign) count(kind string) {
@@ -444,24 +447,27 @@ func (c *campaign) healAll(ctx context.Context) error {
 	return nil
 }
 
-// settle waits until no consumer has anything pending (harness.Pending: not delivered,
-// not acknowledged, or handed back for later) at two polls a second apart, with DLQ
-// unchanged between them.
-func (c *campaign) settle(ctx context.Context) error {
-	deadline := time.Now().Add(c.cfg.SettleTimeout)
+// Consumers are the consumer services a campaign runs, by durable name.
+var Consumers = []string{SinkAssets, SinkWorkOrders, SinkPayroll}
+
+// Settle waits, up to timeout, until no consumer of Consumers has anything pending
+// (harness.Pending: not delivered, not acknowledged, or handed back for later) at two polls
+// a second apart, with DLQ unchanged between them.
+func Settle(ctx context.Context, js jetstream.JetStream, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	quiet := 0
 	var lastDLQ uint64
 	for time.Now().Before(deadline) {
 		var pending uint64
-		for _, name := range []string{SinkAssets, SinkWorkOrders, SinkPayroll} {
-			n, err := harness.Pending(ctx, c.js, name)
+		for _, name := range Consumers {
+			n, err := harness.Pending(ctx, js, name)
 			if err != nil {
 				pending++ // not reachable yet counts as not settled
 			}
 			pending += n
 		}
 		dlq := uint64(0)
-		if s, err := c.js.Stream(ctx, "DLQ"); err == nil {
+		if s, err := js.Stream(ctx, "DLQ"); err == nil {
 			if info, err := s.Info(ctx); err == nil {
 				dlq = info.State.LastSeq
 			}
@@ -475,26 +481,38 @@ func (c *campaign) settle(ctx context.Context) error {
 		if quiet >= 2 {
 			return nil
 		}
-		if err := pause(ctx, time.Second); err != nil {
+		if err := Pause(ctx, time.Second); err != nil {
 			return err
 		}
 	}
-	return fmt.Errorf("consumers did not settle within %s", c.cfg.SettleTimeout)
+	return fmt.Errorf("consumers did not settle within %s", timeout)
 }
 
 // observe gathers what the simulators and JetStream hold. The poller's checkpoints are read
 // before EVENTS: a checkpoint moves only once its walk's events are stored, so every event
 // a checkpoint read here vouches for is in EVENTS as read after.
 func (c *campaign) observe(ctx context.Context, obs *Observations) error {
-	obs.Tenant = tenantName
 	obs.PollOverlap = pollOverlap
-	cps, err := c.js.KeyValue(ctx, streams.CheckpointsBucket)
+	sims := Sims{ServiceTrade: c.urls["servicetrade"], Assets: c.urls["assets"], WorkOrders: c.urls["workorders"], Paycom: c.urls["paycom"]}
+	return Observe(ctx, c.js, tenantName, sims, obs)
+}
+
+// Sims are the base URLs (http://host:port) of the simulators a campaign reads.
+type Sims struct{ ServiceTrade, Assets, WorkOrders, Paycom string }
+
+// Observe gathers what the simulators at sims and JetStream hold, for tenant, into obs
+// (all but SenderStats, which stopping the feed reports, and PollOverlap). The poller's
+// checkpoints are read before EVENTS: a checkpoint moves only once its walk's events are
+// stored, so every event a checkpoint read here vouches for is in EVENTS as read after.
+func Observe(ctx context.Context, js jetstream.JetStream, tenant string, sims Sims, obs *Observations) error {
+	obs.Tenant = tenant
+	cps, err := js.KeyValue(ctx, streams.CheckpointsBucket)
 	if err != nil {
 		return fmt.Errorf("poller checkpoints: %w", err)
 	}
 	obs.Checkpoints = map[string]int64{}
 	for _, kind := range []string{"job", "asset", "location", "clock"} {
-		e, err := cps.Get(ctx, tenantName+"."+kind)
+		e, err := cps.Get(ctx, tenant+"."+kind)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -505,25 +523,50 @@ func (c *campaign) observe(ctx context.Context, obs *Observations) error {
 			return fmt.Errorf("poller checkpoint %s: %w", kind, err)
 		}
 	}
-	st := c.urls["servicetrade"] + simulator.FeedPrefix
+	st := sims.ServiceTrade + simulator.FeedPrefix
 	for url, out := range map[string]any{
-		st + "deliveries":                       &obs.Deliveries,
-		st + "account":                          &obs.Account,
-		c.urls["assets"] + "/admin/applied":     &obs.Assets,
-		c.urls["workorders"] + "/admin/applied": &obs.WorkOrders,
-		c.urls["paycom"] + "/admin/applied":     &obs.Payroll,
+		st + "deliveries":                  &obs.Deliveries,
+		st + "account":                     &obs.Account,
+		sims.Assets + "/admin/applied":     &obs.Assets,
+		sims.WorkOrders + "/admin/applied": &obs.WorkOrders,
+		sims.Paycom + "/admin/applied":     &obs.Payroll,
 	} {
-		if err := httpJSON(ctx, http.MethodGet, url, nil, out); err != nil {
+		if err := HTTPJSON(ctx, http.MethodGet, url, nil, out); err != nil {
 			return err
 		}
 	}
-	if obs.Stored, err = storedEvents(ctx, c.js); err != nil {
+	// A node just restarted may not answer JetStream requests yet (no responders): the
+	// streams are read again, whole, for up to a minute.
+	err = retry(ctx, time.Minute, func() (err error) {
+		obs.Stored, err = storedEvents(ctx, js)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("reading EVENTS: %w", err)
 	}
-	if obs.DeadLetters, obs.DeadLetterMsgs, err = deadLetters(ctx, c.js); err != nil {
+	err = retry(ctx, time.Minute, func() (err error) {
+		obs.DeadLetters, obs.DeadLetterMsgs, err = deadLetters(ctx, js)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("reading DLQ: %w", err)
 	}
 	return nil
+}
+
+// retry calls f until it returns nil or within has passed, a second between calls, and
+// returns its last error.
+func retry(ctx context.Context, within time.Duration, f func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		if perr := Pause(ctx, time.Second); perr != nil {
+			return err
+		}
+	}
 }
 
 // reconcile runs `payroll reconcile` over the campaign's window as the payroll user, as an
@@ -590,8 +633,22 @@ func freeAddrs(n int) ([]string, error) {
 	return out, nil
 }
 
-// writeJSON writes v as indented JSON to path.
-func writeJSON(path string, v any) error {
+// StartFeed starts the simulated account's webhooks (the simulator's feed, whose admin
+// answers beside the ServiceTrade API at serviceTradeURL).
+func StartFeed(ctx context.Context, serviceTradeURL string) error {
+	return HTTPJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"start", nil, nil)
+}
+
+// StopFeed stops the feed, waiting for the deliveries in flight, and returns its
+// ServiceTrade sender's counters.
+func StopFeed(ctx context.Context, serviceTradeURL string) (servicetrade.Stats, error) {
+	var st servicetrade.Stats
+	err := HTTPJSON(ctx, http.MethodPost, serviceTradeURL+simulator.FeedPrefix+"stop", nil, &st)
+	return st, err
+}
+
+// WriteJSON writes v as indented JSON to path.
+func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -599,8 +656,9 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// pause waits d: how long a fault lasts, or between polls of a condition.
-func pause(ctx context.Context, d time.Duration) error {
+// Pause waits d — how long a fault lasts, or between polls of a condition — or until ctx
+// ends (its error).
+func Pause(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

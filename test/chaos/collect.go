@@ -14,9 +14,9 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/jsonhttp"
 )
 
-// httpJSON sends in (if not nil) as JSON to rawURL and decodes a 2xx reply into out (if
-// not nil); any other status is an error.
-func httpJSON(ctx context.Context, method, rawURL string, in, out any) error {
+// HTTPJSON sends in (if not nil) as JSON to rawURL and decodes a 2xx reply into out (if
+// not nil); any other status is an error. The simulators' admin endpoints speak it.
+func HTTPJSON(ctx context.Context, method, rawURL string, in, out any) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err

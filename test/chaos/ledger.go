@@ -88,6 +88,9 @@ type Ledger struct {
 	NoSink       int `json:"no_sink"`       // no consumer takes it (appointment, company …): stored is enough
 	NoEffect     int `json:"no_effect"`     // payroll: a clock-in, whose punches come with the clock-out
 	Lost         int `json:"lost"`
+	// False2xx counts the lost events that were answered 2xx but are not in EVENTS: the
+	// gateway acknowledged what it had not stored (counted in Lost too).
+	False2xx int `json:"false_2xx"`
 
 	AppliedBySink map[string]int `json:"applied_by_sink"`
 	// AppliedOwnWrite counts applied events whose own id is on a sink write; the rest were
@@ -211,6 +214,7 @@ func Judge(l *Ledger, obs Observations) {
 		}
 		if obs.Stored[id] == 0 {
 			l.Lost++
+			l.False2xx++
 			l.detail("lost: %s answered 2xx but not in EVENTS", id)
 			continue
 		}

@@ -247,3 +247,44 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+// TestJudgeFalse2xx: a Standard Webhooks delivery answered 2xx whose event EVENTS does not
+// hold is lost and a false 2xx; stored and applied, it is neither.
+func TestJudgeFalse2xx(t *testing.T) {
+	for _, stored := range []bool{true, false} {
+		obs, _ := fixture(t)
+		const webhookID = "msg_false2xx"
+		body := fmt.Appendf(nil, `{"type":"job.updated","timestamp":%q,"data":{"id":%d}}`, time.Unix(140, 0).UTC().Format(time.RFC3339), job2)
+		obs.Deliveries = append(obs.Deliveries, simulator.DeliveryRecord{Source: simulator.SourceStandard, MessageID: webhookID,
+			Attempts: 1, Status: 204, Outcome: simulator.OutcomeDelivered, Body: body})
+		id := webhook.StandardDedupID("t", webhookID)
+		if stored {
+			obs.Stored[id] = 1
+		}
+		obs.WorkOrders.Applied = append(obs.WorkOrders.Applied, workordersys.Applied{Op: workordersys.OpUpsert, ID: job2, EventID: id, Updated: 140})
+		var got Ledger
+		Judge(&got, obs)
+		want := Ledger{Acked: 7, Applied: 6, Verdict: "PASS"}
+		if !stored {
+			want = Ledger{Acked: 7, Applied: 5, Lost: 1, False2xx: 1, Verdict: "FAIL"}
+		}
+		if got.Acked != want.Acked || got.Applied != want.Applied || got.Lost != want.Lost || got.False2xx != want.False2xx || got.Verdict != want.Verdict {
+			t.Errorf("stored %v: got acked=%d applied=%d lost=%d false_2xx=%d %s, want %+v\n%s", stored, got.Acked, got.Applied,
+				got.Lost, got.False2xx, got.Verdict, want, strings.Join(append(got.Details, got.Imbalance...), "\n"))
+		}
+	}
+}
+
+func TestMaxUnavailable(t *testing.T) {
+	at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
+	ds := []simulator.DeliveryRecord{
+		{Status: 200, Answered: at(0)}, {Status: 503, Answered: at(100)}, {Status: 200, Answered: at(2500)},
+		{Status: 200, Answered: at(2600)}, {Status: 0}, {Status: 204, Answered: at(9000)},
+	}
+	if got := MaxUnavailable(ds, at(0), at(3000)); got != 2500*time.Millisecond {
+		t.Errorf("MaxUnavailable = %s, want 2.5s (the 503 is no answer that counts; 9 s is out of the window)", got)
+	}
+	if got := MaxUnavailable(ds[:1], at(0), at(3000)); got != 0 {
+		t.Errorf("one answer: %s, want 0", got)
+	}
+}

@@ -92,7 +92,8 @@ func writePKI(s Secrets, hosts []string) error {
 	srv := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "fieldstream NATS"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Client authentication too: nodes of a cluster present it to each other on routes.
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	for _, h := range hosts {
@@ -120,6 +121,40 @@ func writePKI(s Secrets, hosts []string) error {
 		}
 	}
 	return nil
+}
+
+// SecretsCover reports whether dir holds the files WriteSecrets writes, with a server
+// certificate valid for at least another week and for every one of hosts, so that they can
+// be kept rather than replaced (replacing them would lock out whatever runs with them).
+func SecretsCover(dir string, hosts []string) bool {
+	for _, f := range append([]string{"tls/ca.pem", "tls/server-key.pem", "nkeys.env"}, func() (seeds []string) {
+		for _, u := range DeployUsers {
+			seeds = append(seeds, "nkeys/"+u+".nk")
+		}
+		return seeds
+	}()...) {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "tls", "server-cert.pem"))
+	if err != nil {
+		return false
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || time.Until(cert.NotAfter) < 7*24*time.Hour {
+		return false
+	}
+	for _, h := range hosts {
+		if cert.VerifyHostname(h) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // DeployConfig writes deploy/nats-server.conf (read from src) to root with its paths under

@@ -48,6 +48,10 @@ type SenderConfig struct {
 	// URL is the hook URL deliveries are POSTed to, secret path segment included, such as
 	// http://127.0.0.1:8080/hooks/demo/servicetrade/dev-token.
 	URL string
+	// MoreURLs are the same hook on further gateways: attempts go to URL and MoreURLs in
+	// turn, as through a load balancer in front of several gateways, so that a retry
+	// usually reaches another gateway than the attempt that failed.
+	MoreURLs []string
 	// EventsPerSecond is the rate at which Run reports changes (items, not deliveries).
 	// 0 means Run sends nothing and only waits for its context to end.
 	EventsPerSecond float64
@@ -88,10 +92,12 @@ type SenderConfig struct {
 // Validate reports the settings NewSender would reject.
 func (c SenderConfig) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("URL: %w", err))
-	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("URL %q: want an absolute http or https URL", c.URL))
+	for _, raw := range append([]string{c.URL}, c.MoreURLs...) {
+		if u, err := url.Parse(raw); err != nil {
+			errs = append(errs, fmt.Errorf("URL: %w", err))
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("URL %q: want an absolute http or https URL", raw))
+		}
 	}
 	if c.EventsPerSecond < 0 || math.IsNaN(c.EventsPerSecond) || math.IsInf(c.EventsPerSecond, 0) {
 		errs = append(errs, fmt.Errorf("EventsPerSecond %v: want a finite rate >= 0", c.EventsPerSecond))
@@ -144,6 +150,8 @@ type Result struct {
 	Duplicate bool // this was a deliberate second sending of a delivered delivery
 	Attempts  int  // POSTs made
 	Status    int  // HTTP status of the last attempt; 0 if it got no reply
+	// Answered is when the last attempt's reply came; zero if it got none.
+	Answered  time.Time
 	Delivered bool // an attempt got a 200–499 reply
 	// Err is nil when Delivered. Otherwise it matches ErrDiscarded (and wraps the last
 	// attempt's failure), or it is the context's error when the context ended first.
@@ -169,6 +177,8 @@ type Stats struct {
 // Stats are safe for concurrent use; Run runs once at a time.
 type Sender struct {
 	cfg     SenderConfig
+	urls    []string
+	nextURL atomic.Uint64
 	account *Account
 	running atomic.Bool
 	rng     *rand.Rand // Run's alone, and Run runs once at a time
@@ -185,11 +195,13 @@ func NewSender(cfg SenderConfig, account *Account) (*Sender, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("servicetrade: sender config: %w", err)
 	}
-	return &Sender{
+	s := &Sender{
 		cfg:     cfg.withDefaults(),
+		urls:    append([]string{cfg.URL}, cfg.MoreURLs...),
 		account: account,
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0xde11e7e5)),
-	}, nil
+	}
+	return s, nil
 }
 
 // Stats returns the counters. Each is read atomically, but not all at one instant.
@@ -334,6 +346,11 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 		res.Attempts = attempt
 		s.attempts.Add(1)
 		res.Status, lastErr = s.post(ctx, body)
+		if res.Status != 0 {
+			res.Answered = time.Now()
+		} else {
+			res.Answered = time.Time{}
+		}
 		if lastErr == nil {
 			res.Delivered = true
 			return s.finish(res)
@@ -349,12 +366,13 @@ func (s *Sender) deliver(ctx context.Context, d Delivery, duplicate bool) Result
 	return s.finish(res)
 }
 
-// post makes one attempt. It returns the reply's status, and an error unless the reply
-// counts as delivered.
+// post makes one attempt, at the next URL in turn. It returns the reply's status, and an
+// error unless the reply counts as delivered.
 func (s *Sender) post(ctx context.Context, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
+	target := s.urls[(s.nextURL.Add(1)-1)%uint64(len(s.urls))]
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}

@@ -129,6 +129,8 @@ func TestSenderConfigValidate(t *testing.T) {
 		{name: "negative attempts", cfg: servicetrade.SenderConfig{URL: url, Attempts: -3}, wantErr: true},
 		{name: "duplicate rate above 1", cfg: servicetrade.SenderConfig{URL: url, DuplicateRate: 1.5}, wantErr: true},
 		{name: "reorder rate NaN", cfg: servicetrade.SenderConfig{URL: url, ReorderRate: math.NaN()}, wantErr: true},
+		{name: "more URLs", cfg: servicetrade.SenderConfig{URL: url, MoreURLs: []string{"http://127.0.0.1:8081/hooks/demo/servicetrade/dev-token"}}},
+		{name: "a relative further URL", cfg: servicetrade.SenderConfig{URL: url, MoreURLs: []string{"/hooks"}}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -465,5 +467,24 @@ func TestRunReorders(t *testing.T) {
 	}
 	if st := s.Stats(); st.Reordered < 4 || st.DuplicatesSent != 0 {
 		t.Errorf("Stats() = %+v, want 4+ reordered and no duplicates", st)
+	}
+}
+
+// TestDeliverSpreadsAttemptsOverURLs: with several URLs (one hook on several gateways),
+// attempts go to each in turn, so a retry reaches another gateway.
+func TestDeliverSpreadsAttemptsOverURLs(t *testing.T) {
+	first := newHook(t, replyWith(http.StatusServiceUnavailable))
+	second := newHook(t, replyWith(http.StatusOK))
+	s := newSender(t, servicetrade.SenderConfig{URL: first.URL, MoreURLs: []string{second.URL}, RetryDelay: time.Millisecond}, nil)
+	res := s.Deliver(t.Context(), sampleDelivery(t, 2))
+	if !res.Delivered || res.Attempts != 2 {
+		t.Fatalf("Deliver = %+v, want delivered at the second attempt", res)
+	}
+	res = s.Deliver(t.Context(), sampleDelivery(t, 1))
+	if !res.Delivered || res.Attempts != 2 {
+		t.Fatalf("second Deliver = %+v, want the first attempt at the first URL (503), the retry at the second", res)
+	}
+	if n, m := len(first.requests()), len(second.requests()); n != 2 || m != 2 {
+		t.Errorf("requests: %d to the first URL, %d to the second; want 2 each", n, m)
 	}
 }

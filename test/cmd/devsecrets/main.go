@@ -1,7 +1,8 @@
 // Command devsecrets writes what deploy/nats-server.conf reads for a development or test
 // deployment: a fresh CA, a server certificate for loopback (and -hosts), and one nkey per
 // service user with the nkeys.env that hands their public keys to the server. `make
-// dev-secrets` runs it; never commit what it writes.
+// dev-secrets` runs it (with the host names of deploy/compose's nodes), `make cluster-up`
+// with -keep; never commit what it writes.
 package main
 
 import (
@@ -32,12 +33,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	out := fs.String("out", "deploy/dev", "directory to write tls/, nkeys/ and nkeys.env into")
 	hosts := fs.String("hosts", "", "further server names or IPs for the certificate, comma-separated (loopback is always in)")
+	keep := fs.Bool("keep", false, "keep what -out holds if it is complete and its certificate covers -hosts for another week (make cluster-up)")
 	if err := envflag.Parse(fs, args, "FS", nil, getenv); err != nil {
 		return err
 	}
 	var extra []string
 	if *hosts != "" {
 		extra = strings.Split(*hosts, ",")
+	}
+	if *keep && harness.SecretsCover(*out, extra) {
+		fmt.Fprintf(stdout, "kept %s: its certificate covers %s\n", *out, strings.Join(append([]string{"loopback"}, extra...), ", "))
+		return nil
 	}
 	s, err := harness.WriteSecrets(*out, extra)
 	if err != nil {

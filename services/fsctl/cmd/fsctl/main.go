@@ -27,6 +27,8 @@ type cli struct {
 	DLQ       dlqCmd       `cmd:"" name:"dlq" help:"inspect, redrive and purge dead letters"`
 	Consumer  consumerCmd  `cmd:"" help:"add, pause and resume consumers"`
 	Dashboard dashboardCmd `cmd:"" help:"serve the live operations dashboard"`
+	Tenant    tenantCmd    `cmd:"" help:"tenants' webhook credentials"`
+	Employees employeesCmd `cmd:"" help:"payroll's map of ServiceTrade users to employee codes"`
 }
 
 // env is what every command's Run gets, besides the context.

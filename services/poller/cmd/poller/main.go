@@ -22,6 +22,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/event"
 	"github.com/fieldstream/fieldstream/pkg/servicetrade"
 	"github.com/fieldstream/fieldstream/services/poller"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 func main() { daemon.Main(program()) }
@@ -35,6 +36,7 @@ func program() daemon.Program {
 		once     = fs.Bool("once", false, "poll once, print the result as JSON and exit (non-zero if the poll failed)")
 		since    = fs.String("since", "", "the first poll re-reads from this long ago (6h) or this RFC 3339 time instead of from the checkpoints")
 		kinds    = fs.String("kinds", strings.Join(poller.DefaultKinds(), ","), "ServiceTrade resources to poll, comma-separated: job, asset, location, clock")
+		opsAddr  = fs.String("metrics-addr", "", "if set, serve /metrics, /healthz and /readyz (NATS connected, EVENTS answering) on this address (not with -once)")
 		start    time.Time
 	)
 	cfg.RegisterFlags(fs)
@@ -79,6 +81,12 @@ func program() daemon.Program {
 					return err
 				})
 				return nil
+			}
+			if *opsAddr != "" {
+				p.ReadyWhen(p.StreamAnswers(streams.Events))
+				if _, err := p.ServeOps(*opsAddr); err != nil {
+					return err
+				}
 			}
 			p.Log.Info().Dur("interval", *interval).Str("requests", poller.RunSubject(cfg.Tenant)).Strs("kinds", cfg.Kinds).Msg("poller running")
 			p.Go(func(ctx context.Context) error { return pl.RunFrom(ctx, start, *interval) })
