@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/run"
@@ -304,6 +305,9 @@ func Run(ctx context.Context, prog Program, env Env) error {
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
+	// The set-up deadline bounds the wait for NATS and the program's Wire.
+	setup, cancel := context.WithTimeout(ctx, s.setupTimeout)
+	defer cancel()
 	var nc *nats.Conn
 	closeFirst := []func(){func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -326,7 +330,7 @@ func Run(ctx context.Context, prog Program, env Env) error {
 			closeFirst = append(closeFirst, shutdown)
 			s.nats.URL, embedded = url, &cfg
 		}
-		if nc, err = natsconn.Connect(s.nats, "fieldstream-"+prog.Name, log); err != nil {
+		if nc, err = connect(setup, s.nats, "fieldstream-"+prog.Name, log); err != nil {
 			runAll(closeFirst)
 			return err
 		}
@@ -345,7 +349,6 @@ func Run(ctx context.Context, prog Program, env Env) error {
 			return err
 		}
 	}
-	setup, cancel := context.WithTimeout(ctx, s.setupTimeout)
 	err = prog.Wire(setup, p)
 	cancel()
 	if err != nil {
@@ -353,6 +356,28 @@ func Run(ctx context.Context, prog Program, env Env) error {
 		return err
 	}
 	return p.Run(ctx, true)
+}
+
+// connect connects to NATS as natsconn.Connect does, but waits for a server that does not
+// answer yet — one starting beside this process, or restarting — until ctx ends, so that
+// services started in any order come up; a refusal (credentials, TLS) fails at once.
+func connect(ctx context.Context, o natsconn.Options, name string, log zerolog.Logger) (*nats.Conn, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 2*time.Second, 0
+	b.Reset()
+	for {
+		nc, err := natsconn.Connect(o, name, log)
+		if err == nil || !errors.Is(err, nats.ErrNoServers) {
+			return nc, err
+		}
+		wait := b.NextBackOff()
+		log.Info().Err(err).Dur("retry_in", wait).Msg("waiting for NATS")
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func runAll(fs []func()) {

@@ -53,7 +53,8 @@ func TestRun(t *testing.T) {
 		{name: "validate error before connecting", vars: map[string]string{"NATS_URL": "nats://127.0.0.1:1"}, validate: errBoom, wantErr: "boom"},
 		{name: "bad log level from the environment", vars: map[string]string{"FS_LOG_LEVEL": "loud"}, wantErr: "-log-level"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "-log-format"},
-		{name: "unreachable NATS", args: []string{"-nats-url", "nats://127.0.0.1:1"}, wantErr: "connect to NATS at nats://127.0.0.1:1"},
+		{name: "unreachable NATS within the set-up deadline", args: []string{"-nats-url", "nats://127.0.0.1:1", "-setup-timeout", "300ms"},
+			wantErr: "connect to NATS at nats://127.0.0.1:1"},
 		{name: "set-up deadline from -setup-timeout", args: []string{"-setup-timeout", "50ms"}, wire: func(setup context.Context, _ *daemon.Process) error {
 			<-setup.Done()
 			return setup.Err()
@@ -219,5 +220,43 @@ func TestReadyz(t *testing.T) {
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz without NATS = %d, want 200 (the process serves)", code)
+	}
+}
+
+// TestWaitsForNATS: a program started before its NATS server (containers start in any
+// order; a restarted server takes a moment) waits for it within the set-up deadline.
+func TestWaitsForNATS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	wired := make(chan struct{})
+	prog := daemon.Program{Name: "test", Wire: func(setup context.Context, p *daemon.Process) error {
+		if _, err := p.JetStream.AccountInfo(setup); err != nil {
+			return err
+		}
+		close(wired)
+		p.Go(func(context.Context) error { return nil })
+		return nil
+	}}
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(context.Background(), prog, env([]string{"-nats-url", fmt.Sprintf("nats://127.0.0.1:%d", port)}, nil, io.Discard))
+	}()
+	select { // not waiting for work: the program must be waiting for a server that is not there
+	case err := <-done:
+		t.Fatalf("Run returned before NATS started: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	natstest.RunServerAt(t, port, t.TempDir())
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	select {
+	case <-wired:
+	default:
+		t.Fatal("the program was not wired")
 	}
 }

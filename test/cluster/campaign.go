@@ -11,6 +11,7 @@ import (
 
 	"github.com/fieldstream/fieldstream/test/chaos"
 	"github.com/fieldstream/fieldstream/test/harness"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Kinds of fault a campaign injects.
@@ -219,7 +220,10 @@ func (k *campaign) inject(ctx context.Context, kind string) (string, error) {
 		}
 		return fmt.Sprintf("%s cut off the network for %s", n.Name, down.Round(time.Millisecond)), c.Connect(ctx, n)
 	case FaultLeaderKill:
-		leader := harness.StreamLeader(ctx, c.JetStream, "EVENTS")
+		leader, err := waitForLeader(ctx, c.JetStream, "EVENTS")
+		if err != nil {
+			return "", err
+		}
 		n, err := c.Node(leader)
 		if err != nil {
 			return "", fmt.Errorf("EVENTS leader %q: %w", leader, err)
@@ -345,4 +349,21 @@ func (k *campaign) caughtUp(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitForLeader returns stream's leader, asking until one answers (a loaded machine, or an
+// election under way after the previous fault) for at most 30 s.
+func waitForLeader(ctx context.Context, js jetstream.JetStream, stream string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		if leader := harness.StreamLeader(ctx, js, stream); leader != "" {
+			return leader, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s has no leader that answers: %w", stream, ctx.Err())
+		case <-time.After(250 * time.Millisecond): // polling the cluster for a leader
+		}
+	}
 }
