@@ -33,7 +33,7 @@ func TestPayrollImportsEachPunchOnce(t *testing.T) {
 	if _, err := ops.Replay(ctx, e.JS, ops.ReplaySpec{Consumer: payroll.Name, FromSeq: 1, Force: true}, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 60*time.Second, "payroll settled after the replay", e.replaySettled)
+	natstest.Eventually(t, 60*time.Second, "payroll settled after the replay", e.replaysDone)
 
 	seen := map[string]int64{}
 	for _, p := range e.Stack.Payroll.Applied() {
