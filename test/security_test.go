@@ -25,6 +25,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
@@ -309,6 +310,40 @@ func endToEnd(t *testing.T, s *secureNATS) {
 		t.Fatalf("applied: %d assets, %d work orders, %d payroll imports; want some of each",
 			len(stack.Registry.Applied()), len(stack.WorkOrders.Applied()), len(stack.Payroll.Applied()))
 	}
+
+	// A forced replay to each service, as the admin: each finds its replay, runs it and
+	// deletes it, as its own user.
+	for _, name := range []string{"assets", "workorders", "payroll"} {
+		out, err := s.runFsctl(ctx, "--json", "replay", "--consumer", name, "--from-seq", "1", "--force")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Total, Replayed int
+		}
+		if err := json.Unmarshal(out, &res); err != nil || res.Total == 0 || res.Replayed != res.Total {
+			t.Fatalf("fsctl replay --consumer %s: %s (%v)", name, out, err)
+		}
+	}
+	natstest.Eventually(t, 10*time.Second, "each service deleted its replay", func() bool {
+		st, err := ops.GetStatus(ctx, admin)
+		return err == nil && len(st.Replays) == 0
+	})
+	// A dead letter (a job ServiceTrade never had), redriven: the work-order service reads
+	// the redrive from DLQ, fails it again, and replaces the dead letter with a new one.
+	unknown := stsim.NewDelivery([]stsim.Change{{Action: "updated", Timestamp: time.Now().Unix(), UserID: 1, Entity: stsim.Ref("job", 42)}}, time.Now())
+	if r := sender.Deliver(ctx, unknown); !r.Delivered {
+		t.Fatal("unknown-job delivery failed")
+	}
+	natstest.Eventually(t, 20*time.Second, "the unknown job dead-lettered", func() bool { return len(pe.deadLetters()) == 1 })
+	first := pe.deadLetters()[0].Sequence
+	if out, err := s.runFsctl(ctx, "dlq", "redrive", "--consumer", "workorders"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	natstest.Eventually(t, 20*time.Second, "the redriven dead letter replaced by a new one", func() bool {
+		dl := pe.deadLetters()
+		return len(dl) == 1 && dl[0].Sequence > first && strings.HasPrefix(dl[0].Subject, "dlq.workorders.")
+	})
 
 	// The poller, as its own user: one walk, its checkpoints, its events.
 	poll := exec.CommandContext(ctx, filepath.Join(s.bins, "poller"), "-tenant", harness.Tenant, "-once", "-since", "10m")
