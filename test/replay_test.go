@@ -1,8 +1,12 @@
 package test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -661,5 +665,77 @@ func TestSetupMigratesAReplayInProgress(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []uint64{5, 6, 7, 9}) {
 		t.Fatalf("applied sequences %v, want 5, 6, 7 (the replay's rest) and 9 (the redrive)", got)
+	}
+}
+
+// TestFsctlReplayCtrlCPausesAndResumes runs the real fsctl: `fsctl replay` follows the
+// replay with a progress bar; Ctrl-C pauses it and says how to resume it, exit status 1;
+// `fsctl replay --resume NAME` finishes it.
+func TestFsctlReplayCtrlCPausesAndResumes(t *testing.T) {
+	e := newReplayEnv(t)
+	bin := buildFsctl(t)
+	base := time.Now()
+	for i := range 200 {
+		e.publish("acme", "asset", int64(i+1), base)
+	}
+	sink := &recordingSink{}
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	sink.block = func(m *consumer.Message) {
+		if m.Replay != nil && m.EventsSequence() == 100 {
+			once.Do(func() { close(stalled) })
+			<-release
+		}
+	}
+	e.runPipeline("assets", jetstream.DeliverNewPolicy, sink)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	server := e.js.Conn().ConnectedUrl()
+
+	cmd := exec.Command(bin, "--server", server, "replay", "--consumer", "assets", "--from-seq", "1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-stalled
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	close(release)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("fsctl replay interrupted: %v, want exit status 1\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "fsctl replay --resume assets-replay-1") || !strings.Contains(stderr.String(), "paused after") {
+		t.Fatalf("interrupted, fsctl said:\n%s", stderr.String())
+	}
+	if rs := e.replays(); len(rs) != 1 || !rs[0].Paused {
+		t.Fatalf("replays %+v, want one, paused", rs)
+	}
+
+	out, err := exec.Command(bin, "--server", server, "--json", "replay", "--resume", "assets-replay-1").Output()
+	if err != nil {
+		t.Fatalf("fsctl replay --resume: %v: %s", err, out)
+	}
+	var res ops.ReplayResult
+	if err := json.Unmarshal(out, &res); err != nil || res.Total != 200 || res.Replayed != 200 || res.Paused {
+		t.Fatalf("fsctl replay --resume printed %s (%v)", out, err)
+	}
+	applied := map[string]bool{}
+	for _, a := range sink.snapshot() {
+		if applied[a.id] {
+			t.Fatalf("%s applied twice", a.id)
+		}
+		applied[a.id] = true
+	}
+	if len(applied) != 200 {
+		t.Fatalf("%d of 200 events applied", len(applied))
 	}
 }
