@@ -10,6 +10,10 @@
 // and dead-lettered when JetStream's MaxDeliver is reached. Nothing is acknowledged before it
 // was applied or dead-lettered, so a crash loses nothing; the ledger makes redelivery,
 // replay and re-publication apply nothing twice.
+//
+// Beside its live consumer a service runs, through the same handler, the replays an
+// operator requests of it — consumers on EVENTS itself, see ReplayWindow — and its redriven
+// dead letters (RedriveName).
 package consumer
 
 import (

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("events", 200000, "events in the replayed window")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the applying run to this file")
 	batchSize := fs.Int("batch", 1000, "the consumers' batch size")
+	always := fs.Bool("sync-always", false, "run nats-server with sync_interval: always (fsync before every acknowledgement, as deploy/nats-server.conf does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +67,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	url, stop, err := harness.StartNATSProcess(ctx, *bin, dir)
+	var serverArgs []string
+	if *always {
+		conf := filepath.Join(dir, "nats.conf")
+		if err := os.WriteFile(conf, []byte("jetstream { sync_interval: always }\n"), 0o600); err != nil {
+			return err
+		}
+		serverArgs = []string{"-c", conf}
+	}
+	url, stop, err := harness.StartNATSProcess(ctx, *bin, filepath.Join(dir, "js"), serverArgs...)
 	if err != nil {
 		return err
 	}
