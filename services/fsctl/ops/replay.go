@@ -234,10 +234,11 @@ func FollowReplay(ctx context.Context, js jetstream.JetStream, name string, prog
 	}
 	var last ReplayResult
 	seen := false
+	past := &pastWindow{every: 5 * time.Second} // counting costs the server a pass over the stream's subjects
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		st, err := replayStatus(ctx, events, name)
+		st, err := replayStatus(ctx, events, name, past)
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerNotFound) && seen:
 			// The service deleted it: its window is settled.
@@ -296,7 +297,7 @@ func PauseReplay(ctx context.Context, js jetstream.JetStream, name string) error
 func CancelReplay(ctx context.Context, js jetstream.JetStream, name string) error {
 	events, err := js.Stream(ctx, streams.Events)
 	if err == nil {
-		_, err = replayStatus(ctx, events, name) // refuse to delete what is no replay
+		_, err = replayStatus(ctx, events, name, &pastWindow{}) // refuse to delete what is no replay
 	}
 	if err == nil {
 		err = events.DeleteConsumer(ctx, name)
@@ -335,7 +336,7 @@ func (st ReplayStatus) result() ReplayResult {
 
 // replayStatus reads replay consumer name of events; a consumer that is no replay is an
 // error wrapping jetstream.ErrConsumerNotFound.
-func replayStatus(ctx context.Context, events jetstream.Stream, name string) (ReplayStatus, error) {
+func replayStatus(ctx context.Context, events jetstream.Stream, name string, past *pastWindow) (ReplayStatus, error) {
 	c, err := events.Consumer(ctx, name)
 	if err != nil {
 		return ReplayStatus{}, err
@@ -345,24 +346,49 @@ func replayStatus(ctx context.Context, events jetstream.Stream, name string) (Re
 	if !ok {
 		return ReplayStatus{}, fmt.Errorf("%s is no replay: %w", name, jetstream.ErrConsumerNotFound)
 	}
-	return readReplayStatus(ctx, events, info, w)
+	return readReplayStatus(ctx, events, info, w, past)
 }
 
-func readReplayStatus(ctx context.Context, events jetstream.Stream, info *jetstream.ConsumerInfo, w consumer.ReplayWindow) (ReplayStatus, error) {
+// readReplayStatus is the status of the replay consumer with info, of window w. What
+// remains of the window is what the consumer has not delivered up to the window's end —
+// its pending count less what lies past the end (past counts that) — and what it has
+// delivered and not seen acknowledged.
+func readReplayStatus(ctx context.Context, events jetstream.Stream, info *jetstream.ConsumerInfo, w consumer.ReplayWindow, past *pastWindow) (ReplayStatus, error) {
 	st := ReplayStatus{ConsumerStatus: consumerStatus(streams.Events, info), Target: w.Target, ID: w.ID, FromSeq: w.FromSeq,
 		UntilSeq: w.UntilSeq, Force: w.Force, Rate: w.Rate, Events: w.Events, Requested: w.Requested, Settled: consumer.ReplaySettled(info, w)}
+	if st.Settled {
+		return st, nil
+	}
 	undelivered := uint64(0)
-	if !st.Settled && info.Delivered.Stream < w.UntilSeq {
-		n, err := countBetween(ctx, events, w.Filters, info.Delivered.Stream+1, w.UntilSeq)
+	if info.Delivered.Stream < w.UntilSeq {
+		beyond, err := past.count(ctx, events, w)
 		if err != nil {
 			return st, err
 		}
-		undelivered = uint64(n)
+		undelivered = info.NumPending - min(beyond, info.NumPending)
 	}
-	if !st.Settled {
-		st.Remaining = undelivered + uint64(info.NumAckPending)
-	}
+	st.Remaining = undelivered + uint64(info.NumAckPending)
 	return st, nil
+}
+
+// pastWindow counts the events past a replay window's end that its consumer selects (they
+// grow as events arrive), and remembers the count for every.
+type pastWindow struct {
+	every time.Duration // 0: count every time
+	n     uint64
+	at    time.Time
+}
+
+func (p *pastWindow) count(ctx context.Context, events jetstream.Stream, w consumer.ReplayWindow) (uint64, error) {
+	if !p.at.IsZero() && time.Since(p.at) < p.every {
+		return p.n, nil
+	}
+	n, err := pendingFrom(ctx, events, w.Filters, w.UntilSeq+1)
+	if err != nil {
+		return 0, err
+	}
+	p.n, p.at = n, time.Now()
+	return n, nil
 }
 
 // startSeqAt returns the sequence of the first event stored at or after t (the last

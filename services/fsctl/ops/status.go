@@ -77,7 +77,7 @@ func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 				continue // ephemeral: an operator's reader, not a fieldstream consumer
 			}
 			if w, ok := consumer.ReadReplayWindow(ci.Config); ok && name == streams.Events {
-				rs, err := readReplayStatus(ctx, s, ci, w)
+				rs, err := readReplayStatus(ctx, s, ci, w, &pastWindow{})
 				if err != nil {
 					return st, fmt.Errorf("replay %s: %w", ci.Name, err)
 				}

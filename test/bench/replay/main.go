@@ -231,7 +231,7 @@ func publish(ctx context.Context, js jetstream.JetStream, n int) error {
 		ce := event.New(event.SourceServiceTrade, "bench", "asset", id, "updated", evID, now, now,
 			[]byte(`{"action":"updated","entity":{"type":"asset","id":`+id+`},"changeset":[{"field":"status","oldValue":"active","newValue":"inactive"}]}`))
 		msg := &nats.Msg{Subject: "events.bench.asset." + id + ".updated", Data: ce.AppendJSON(nil), Header: nats.Header{jetstream.MsgIDHeader: []string{evID}}}
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
 			return err
 		}
 	}
