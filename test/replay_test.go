@@ -739,3 +739,30 @@ func TestFsctlReplayCtrlCPausesAndResumes(t *testing.T) {
 		t.Fatalf("%d of 200 events applied", len(applied))
 	}
 }
+
+// TestFsctlReplaySaysWhenNobodyRunsIt: a replay to a consumer whose service is down waits;
+// `fsctl replay` says nobody pulls it, and Ctrl-C leaves it paused.
+func TestFsctlReplaySaysWhenNobodyRunsIt(t *testing.T) {
+	e := newReplayEnv(t)
+	bin := buildFsctl(t)
+	e.publish("acme", "asset", 1, time.Now())
+	if _, err := ops.AddConsumer(context.Background(), e.js, "assets", []string{"events.*.asset.>"}, "new", "its service is down"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--server", e.js.Conn().ConnectedUrl(), "replay", "--consumer", "assets", "--from-seq", "1")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 20*time.Second, "fsctl says nobody pulls the replay", func() bool {
+		return strings.Contains(stderr.String(), "no replica of the consumer has pulled this replay")
+	})
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("interrupted, fsctl exited 0:\n%s", stderr.String())
+	}
+	if rs := e.replays(); len(rs) != 1 || !rs[0].Paused || rs[0].Remaining != 1 {
+		t.Fatalf("replays %+v, want one, paused, its event remaining", rs)
+	}
+}

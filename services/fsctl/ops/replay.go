@@ -69,7 +69,7 @@ type ReplayResult struct {
 // progress as it goes. Events the consumer already applied are skipped by its ledger
 // unless spec.Force. With dryRun it only counts the window, per subject. If ctx ends first
 // the replay is paused, to be resumed with ResumeReplay (see FollowReplay).
-func Replay(ctx context.Context, js jetstream.JetStream, spec ReplaySpec, dryRun bool, progress func(replayed, total int)) (ReplayResult, error) {
+func Replay(ctx context.Context, js jetstream.JetStream, spec ReplaySpec, dryRun bool, progress func(ReplayProgress)) (ReplayResult, error) {
 	plan, err := planReplay(ctx, js, spec)
 	if err != nil || plan.res.Total == 0 {
 		return plan.res, err
@@ -222,18 +222,28 @@ func (p *replayPlan) countSubjects(ctx context.Context) error {
 	})
 }
 
+// ReplayProgress is how far a replay got.
+type ReplayProgress struct {
+	// Replayed of Total events of the window are settled.
+	Replayed, Total int
+	// Unpulled is how long no replica of the consumer has pulled the replay — its service
+	// is down, or older than replays on EVENTS — or 0 while one does.
+	Unpulled time.Duration
+}
+
 // FollowReplay follows replay consumer name until its window is settled (the service then
-// deletes it), calling progress with the events settled and the window's size. If ctx ends
+// deletes it), calling progress after every look (four a second). If ctx ends
 // first it pauses the replay and returns with Paused set: nothing more is re-delivered until
 // ResumeReplay, and a replay left paused is deleted by the server after its abandon
 // threshold.
-func FollowReplay(ctx context.Context, js jetstream.JetStream, name string, progress func(replayed, total int)) (ReplayResult, error) {
+func FollowReplay(ctx context.Context, js jetstream.JetStream, name string, progress func(ReplayProgress)) (ReplayResult, error) {
 	events, err := js.Stream(ctx, streams.Events)
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("stream %s: %w", streams.Events, err)
 	}
 	var last ReplayResult
 	seen := false
+	var idleSince time.Time
 	past := &pastWindow{every: 5 * time.Second} // counting costs the server a pass over the stream's subjects
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -243,7 +253,7 @@ func FollowReplay(ctx context.Context, js jetstream.JetStream, name string, prog
 		case errors.Is(err, jetstream.ErrConsumerNotFound) && seen:
 			// The service deleted it: its window is settled.
 			last.Replayed = last.Total
-			report(progress, last)
+			report(progress, ReplayProgress{Replayed: last.Replayed, Total: last.Total})
 			return last, nil
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
 			return last, fmt.Errorf("replay %s: no such replay (finished, cancelled or abandoned)", name)
@@ -251,8 +261,18 @@ func FollowReplay(ctx context.Context, js jetstream.JetStream, name string, prog
 			return last, err
 		case err == nil:
 			seen = true
+			moved := st.result().Replayed != last.Replayed
 			last = st.result()
-			report(progress, last)
+			p := ReplayProgress{Replayed: last.Replayed, Total: last.Total}
+			switch {
+			case st.Paused || st.Waiting > 0 || st.AckPending > 0 || moved:
+				idleSince = time.Time{}
+			case idleSince.IsZero():
+				idleSince = time.Now()
+			default:
+				p.Unpulled = time.Since(idleSince)
+			}
+			report(progress, p)
 			if st.Settled {
 				return last, nil
 			}
@@ -271,9 +291,9 @@ func FollowReplay(ctx context.Context, js jetstream.JetStream, name string, prog
 	}
 }
 
-func report(progress func(int, int), r ReplayResult) {
+func report(progress func(ReplayProgress), p ReplayProgress) {
 	if progress != nil {
-		progress(r.Replayed, r.Total)
+		progress(p)
 	}
 }
 
@@ -323,6 +343,9 @@ type ReplayStatus struct {
 	Remaining uint64    `json:"remaining"` // of the window, not yet settled
 	Requested time.Time `json:"requested"`
 	Settled   bool      `json:"settled"` // the service deletes it at its next look
+	// Waiting is the pull requests of the service's replicas waiting on it: none while no
+	// replica runs it.
+	Waiting int `json:"waiting"`
 }
 
 func (st ReplayStatus) result() ReplayResult {
@@ -355,7 +378,8 @@ func replayStatus(ctx context.Context, events jetstream.Stream, name string, pas
 // delivered and not seen acknowledged.
 func readReplayStatus(ctx context.Context, events jetstream.Stream, info *jetstream.ConsumerInfo, w consumer.ReplayWindow, past *pastWindow) (ReplayStatus, error) {
 	st := ReplayStatus{ConsumerStatus: consumerStatus(streams.Events, info), Target: w.Target, ID: w.ID, FromSeq: w.FromSeq,
-		UntilSeq: w.UntilSeq, Force: w.Force, Rate: w.Rate, Events: w.Events, Requested: w.Requested, Settled: consumer.ReplaySettled(info, w)}
+		UntilSeq: w.UntilSeq, Force: w.Force, Rate: w.Rate, Events: w.Events, Requested: w.Requested, Settled: consumer.ReplaySettled(info, w),
+		Waiting: info.NumWaiting}
 	if st.Settled {
 		return st, nil
 	}

@@ -71,22 +71,31 @@ func (r replayCmd) Run(ctx context.Context, e *env) error {
 	return r.report(e, res, err)
 }
 
-// progressBar draws the replay's progress on stderr, with rate and ETA, unless --json.
-func (r replayCmd) progressBar(e *env, what string) func(replayed, total int) {
+// progressBar draws the replay's progress on stderr, with rate and ETA, unless --json, and
+// says so once when no replica of the service pulls the replay.
+func (r replayCmd) progressBar(e *env, what string) func(ops.ReplayProgress) {
 	var bar *progressbar.ProgressBar
-	return func(replayed, total int) {
+	warned := false
+	return func(p ops.ReplayProgress) {
 		if e.json {
 			return
 		}
 		if bar == nil {
-			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(e.stderr), progressbar.OptionShowCount(),
+			bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(e.stderr), progressbar.OptionShowCount(),
 				progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"), progressbar.OptionSetPredictTime(true),
 				progressbar.OptionSetDescription(what), progressbar.OptionThrottle(200*time.Millisecond),
 				progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }))
 		}
-		_ = bar.Set(replayed)
+		if p.Unpulled >= unpulledWarning && !warned {
+			warned = true
+			fmt.Fprintf(e.stderr, "\nno replica of the consumer has pulled this replay for %s: is its service running, at a version that runs replays? (the replay waits; Ctrl-C pauses it)\n", p.Unpulled.Round(time.Second))
+		}
+		_ = bar.Set(p.Replayed)
 	}
 }
+
+// unpulledWarning is how long a replay may go unpulled before fsctl says so.
+const unpulledWarning = 5 * time.Second
 
 func (r replayCmd) report(e *env, res ops.ReplayResult, err error) error {
 	if err != nil {
