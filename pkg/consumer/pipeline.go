@@ -66,6 +66,7 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		opts.RecentApplied = DefaultRecentApplied
 	}
 	ledger.Remember(opts.RecentApplied)
+	ledger.WriteClaims(cfg.LedgerWrites)
 	if err := ledger.TrackSequences(ctx, events); err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", cfg.Name, err)
 	}

@@ -9,7 +9,10 @@
 //	replay skipped_per_s=… applied_per_s=… raw_consume_per_s=… fsctl_replay_per_s=… fsctl_replay_applied_per_s=… extra_stored_bytes=…
 //
 // extra_stored_bytes is how much the server's stream storage grew by the replay of the
-// applied window: what a replay stores beside the events it re-delivers.
+// applied window: what a replay stores beside the events it re-delivers. The server runs
+// with nats-server's default fsync (every two minutes) and the ledgers write their claims
+// one by one, as bin/fieldstream does on such a server; -sync-always runs it as production
+// does (fsync before every acknowledgement), the ledgers writing atomic batches.
 package main
 
 import (
@@ -28,6 +31,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/event"
@@ -48,6 +52,7 @@ type bench struct {
 	n         int
 	batchSize int
 	fsctl     string
+	writes    consumer.LedgerWrites
 	stderr    io.Writer
 }
 
@@ -92,7 +97,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := streams.Apply(ctx, js, streams.Options{}); err != nil {
 		return err
 	}
-	b := &bench{js: js, url: url, n: *n, batchSize: *batchSize, fsctl: *fsctl, stderr: stderr}
+	// The ledgers write their claims as a deployment on such a server would (see
+	// consumer.LedgerWrites): one atomic batch where every write is fsynced, one by one
+	// where it is not.
+	writes := consumer.LedgerPipelined
+	if *always {
+		writes = consumer.LedgerAtomic
+	}
+	fmt.Fprintf(stderr, "ledger writes: %s\n", writes)
+	b := &bench{js: js, url: url, n: *n, batchSize: *batchSize, fsctl: *fsctl, writes: writes, stderr: stderr}
 	t0 := time.Now()
 	if err := publish(ctx, js, *n); err != nil {
 		return err
@@ -197,7 +210,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func (b *bench) pipeline(ctx context.Context, name string, deliver jetstream.DeliverPolicy, count *atomic.Int64) (func(), error) {
 	noop := func(context.Context, *consumer.Message) error { count.Add(1); return nil }
 	p, err := consumer.NewPipeline(ctx, b.js, consumer.Config{Name: name, FilterSubjects: []string{"events.bench.>"}, DeliverPolicy: deliver,
-		BatchSize: b.batchSize, MaxAckPending: 4 * b.batchSize}, consumer.PerMessage(noop), consumer.PipelineOptions{})
+		BatchSize: b.batchSize, MaxAckPending: 4 * b.batchSize, LedgerWrites: b.writes}, consumer.PerMessage(noop), consumer.PipelineOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -222,27 +235,25 @@ func (b *bench) fsctlReplay(ctx context.Context, name string) (float64, error) {
 	return float64(b.n) / elapsed.Seconds(), nil
 }
 
-// publish stores n asset events, each about its own asset.
+// publish stores n asset events, each about its own asset, in atomic batches of 1,000 (on
+// a server that fsyncs every write, publishing them one by one would take minutes).
 func publish(ctx context.Context, js jetstream.JetStream, n int) error {
 	now := time.Now()
+	batch := make([]*nats.Msg, 0, 1000)
 	for i := range n {
 		id := strconv.FormatInt(2274033731790001+int64(i)*16, 10)
 		evID := "bench:" + strconv.Itoa(i)
 		ce := event.New(event.SourceServiceTrade, "bench", "asset", id, "updated", evID, now, now,
 			[]byte(`{"action":"updated","entity":{"type":"asset","id":`+id+`},"changeset":[{"field":"status","oldValue":"active","newValue":"inactive"}]}`))
-		msg := &nats.Msg{Subject: "events.bench.asset." + id + ".updated", Data: ce.AppendJSON(nil), Header: nats.Header{jetstream.MsgIDHeader: []string{evID}}}
-		if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute)); err != nil {
-			return err
+		batch = append(batch, &nats.Msg{Subject: "events.bench.asset." + id + ".updated", Data: ce.AppendJSON(nil), Header: nats.Header{jetstream.MsgIDHeader: []string{evID}}})
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := jetstreamext.PublishMsgBatch(ctx, js, batch, jetstreamext.BatchFlowControl{}); err != nil {
+				return err
+			}
+			batch = batch[:0]
 		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-		return nil
-	case <-time.After(5 * time.Minute):
-		return errors.New("publish did not complete")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // rawConsume fetches and acks every event with nats.go alone.
