@@ -192,9 +192,6 @@ func newReplay(js jetstream.JetStream, cfg Config, cons jetstream.Consumer, w Re
 	return c
 }
 
-// Name is the JetStream consumer's name.
-func (c *Consumer) Name() string { return c.src.name }
-
 // Run consumes until ctx ends, then drains: it stops pulling, hands back (Nak) what it had
 // pulled but not started, lets the batches in hand finish, and returns nil. Every message
 // is acknowledged only after it was applied or dead-lettered; a message whose handler

@@ -486,8 +486,11 @@ func (l *Ledger) writeClaims(ctx context.Context, claims []claim, atomicOK bool)
 				conflicts = append(conflicts, c.entity)
 			}
 		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstreamext.JSErrCodeBatchPublishNotEnabled ||
-			apiErr.ErrorCode == jetstreamext.JSErrCodeBatchPublishExceedsLimit):
-			l.oneByOne.Store(true) // an older server, or the bucket changed by hand
+			apiErr.ErrorCode == jetstreamext.JSErrCodeBatchPublishExceedsLimit ||
+			apiErr.ErrorCode == jetstreamext.JSErrCodeAtomicPublishTooManyInflight):
+			if apiErr.ErrorCode != jetstreamext.JSErrCodeAtomicPublishTooManyInflight {
+				l.oneByOne.Store(true) // an older server, or the bucket changed by hand
+			}
 			more, err := l.writeClaimsOneByOne(ctx, part)
 			if err != nil {
 				return nil, err
