@@ -36,7 +36,7 @@ $(NATS):
 bench: build ## measure ingest (`ingest …`, and with fsync per ack `ingest_always …`), the pipeline end to end (`e2e …`) and replays (`replay …`)
 	$(GO) run ./test/bench/ingest -gateway-bin bin/gateway -nats-server-bin bin/nats-server
 	$(GO) run ./test/bench/e2e -nats-server-bin bin/nats-server
-	$(GO) run ./test/bench/replay -nats-server-bin bin/nats-server
+	$(GO) run ./test/bench/replay -nats-server-bin bin/nats-server -fsctl-bin bin/fsctl
 
 CHAOS_CYCLES   ?= 50
 CHAOS_SEED     ?= 0

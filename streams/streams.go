@@ -24,10 +24,9 @@ import (
 const (
 	// Events holds every event fieldstream accepted, on events.<tenant>.<entity>.<id>.<action>.
 	Events = "EVENTS"
-	// DeadLetters holds what a consumer could not apply, on dlq.<consumer>.….
+	// DeadLetters holds what a consumer could not apply, on dlq.<consumer>.…, and the
+	// redrives of dead letters, on redrive.<consumer>.<original subject>.
 	DeadLetters = "DLQ"
-	// Replay holds re-deliveries to one consumer, on replay.<consumer>.<original subject>.
-	Replay = "REPLAY"
 	// Advisories keeps JetStream's MAX_DELIVERIES advisories.
 	Advisories = "ADVISORIES"
 )

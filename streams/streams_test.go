@@ -44,7 +44,7 @@ func TestLoad(t *testing.T) {
 
 // TestDefinitions: every name this package exports has its file, and the files parse.
 func TestDefinitions(t *testing.T) {
-	for _, name := range []string{streams.Events, streams.DeadLetters, streams.Replay, streams.Advisories} {
+	for _, name := range []string{streams.Events, streams.DeadLetters, streams.Advisories} {
 		if _, err := streams.Definition(name); err != nil {
 			t.Error(err)
 		}
@@ -95,8 +95,8 @@ func TestApplyWithOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(names) != 4 {
-		t.Errorf("applied %v, want the 4 streams", names)
+	if len(names) != 3 {
+		t.Errorf("applied %v, want the 3 streams", names)
 	}
 	s, err := js.Stream(ctx, streams.Events)
 	if err != nil {

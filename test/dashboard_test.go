@@ -48,24 +48,21 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 	e.Stack.WorkOrders.Faults().Set(fault.Faults{})
 
-	// A paused consumer with a backlog, and a replay to it that waits: its REPLAY consumer
-	// is paused too.
+	// A paused consumer with a backlog, and a replay to it that waits, created paused.
 	until := time.Now().Add(time.Hour)
 	if _, err := ops.PauseConsumer(ctx, js, workorders.Name, until); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.PauseConsumer(ctx, streams.Replay, workorders.Name, until); err != nil {
-		t.Fatal(err)
-	}
 	e.send(12)
-	replay, err := ops.Replay(ctx, js, ops.ReplaySpec{Consumer: workorders.Name, FromSeq: 1, UntilSeq: 10}, false, nil)
-	if err != nil || replay.Sent == 0 {
+	replay, err := ops.StartReplay(ctx, js, ops.ReplaySpec{Consumer: workorders.Name, FromSeq: 1, UntilSeq: 10, Paused: true})
+	if err != nil || replay.Total == 0 || !replay.Paused {
 		t.Fatalf("replay: %+v, %v", replay, err)
 	}
 	poll(ctx, t, "quiet: work orders paused with a backlog, the replay waiting, the others settled", func() (bool, string) {
 		st := status(ctx, t, js)
-		wo, rp := find(st, streams.Events, workorders.Name), find(st, streams.Replay, workorders.Name)
-		return e.Settled(ctx, "assets", "payroll") && wo.Paused && wo.Pending > 0 && wo.AckPending == 0 && rp.Pending == uint64(replay.Sent),
+		wo := find(st, streams.Events, workorders.Name)
+		rp := findReplay(st, replay.Replay)
+		return e.Settled(ctx, "assets", "payroll") && wo.Paused && wo.Pending > 0 && wo.AckPending == 0 && rp.Paused && rp.Remaining == uint64(replay.Total),
 			fmt.Sprintf("workorders %+v, replay %+v", wo, rp)
 	})
 
@@ -99,14 +96,17 @@ func TestDashboardInChromium(t *testing.T) {
 	if lag, _ := strconv.ParseFloat(shown["consumer-workorders-lag@value"], 64); lag <= 0 {
 		t.Fatalf("paused consumer with a backlog shows lag %q", shown["consumer-workorders-lag@value"])
 	}
-	if shown["replays-in-progress"] != "1" || shown["replay-workorders-pending"] != strconv.Itoa(replay.Sent) {
-		t.Fatalf("replays: %q in progress, workorders pending %q, want 1 and %d", shown["replays-in-progress"], shown["replay-workorders-pending"], replay.Sent)
+	rp := "replay-" + replay.Replay
+	if shown["replays-in-progress"] != "1" || shown[rp+"-remaining"] != strconv.Itoa(replay.Total) || shown[rp+"-target"] != workorders.Name ||
+		shown[rp+"-paused"] != "paused" || shown[rp+"-window"] != fmt.Sprintf("%d..%d", replay.FromSeq, replay.UntilSeq) {
+		t.Fatalf("replays: %q in progress, %s remaining %q, to %q, %q, window %q; want 1 and %d to %s, paused, window %d..%d", shown["replays-in-progress"],
+			replay.Replay, shown[rp+"-remaining"], shown[rp+"-target"], shown[rp+"-paused"], shown[rp+"-window"], replay.Total, workorders.Name, replay.FromSeq, replay.UntilSeq)
 	}
 	if shown["dlq-total"] == "0" || len(st.DeadLetters) == 0 {
 		t.Fatalf("no dead letters shown (%q) or read (%d groups)", shown["dlq-total"], len(st.DeadLetters))
 	}
 	t.Logf("page agrees with ops.GetStatus: workorders pending %s, dead letters %s in %s groups, replay pending %s",
-		shown["consumer-workorders-pending"], shown["dlq-total"], shown["dlq-groups"], shown["replay-workorders-pending"])
+		shown["consumer-workorders-pending"], shown["dlq-total"], shown["dlq-groups"], shown[rp+"-remaining"])
 
 	// It refreshes by itself: more events pile up behind the paused consumer, and the
 	// ingest rate shows them arriving.
@@ -243,8 +243,19 @@ func find(st ops.Status, stream, name string) ops.ConsumerStatus {
 	return ops.ConsumerStatus{}
 }
 
+// findReplay returns the replay named name of st.
+func findReplay(st ops.Status, name string) ops.ReplayStatus {
+	for _, r := range st.Replays {
+		if r.Name == name {
+			return r
+		}
+	}
+	return ops.ReplayStatus{}
+}
+
 // compare lists where the page differs from st: each consumer of EVENTS (pending, ack
-// pending, redelivered, dead letters, paused), each replay in progress, each dead-letter
+// pending, redelivered, dead letters, paused), each replay and redrive in progress
+// (remaining, ack pending), each dead-letter
 // group (count, class) and the totals. The page must show nothing st lacks.
 func compare(shown map[string]string, st ops.Status) []string {
 	var diff []string
@@ -259,10 +270,15 @@ func compare(shown map[string]string, st ops.Status) []string {
 			want[p+"-redelivered"] = strconv.Itoa(c.Redelivered)
 			want[p+"-dead-letters"] = strconv.Itoa(c.DeadLetters)
 			want[p+"-paused"] = map[bool]string{true: "paused", false: "running"}[c.Paused]
-		case c.Stream == streams.Replay && backlog > 0:
-			want["replay-"+c.Name+"-pending"] = strconv.FormatUint(c.Pending, 10)
+		case c.Stream == streams.DeadLetters && backlog > 0: // redrives under way
+			want["replay-"+c.Name+"-remaining"] = strconv.FormatUint(backlog, 10)
 			want["replay-"+c.Name+"-ack-pending"] = strconv.Itoa(c.AckPending)
 		}
+	}
+	for _, r := range st.Replays {
+		want["replay-"+r.Name+"-remaining"] = strconv.FormatUint(r.Remaining, 10)
+		want["replay-"+r.Name+"-ack-pending"] = strconv.Itoa(r.AckPending)
+		want["replay-"+r.Name+"-paused"] = map[bool]string{true: "paused", false: "running"}[r.Paused]
 	}
 	total := 0
 	for _, g := range st.DeadLetters {
@@ -299,7 +315,7 @@ func compare(shown map[string]string, st ops.Status) []string {
 
 // isCount reports whether a data-testid names one of the numbers compare checks.
 func isCount(testid string) bool {
-	for _, suffix := range []string{"-pending", "-ack-pending", "-redelivered", "-dead-letters", "-count"} {
+	for _, suffix := range []string{"-pending", "-ack-pending", "-redelivered", "-dead-letters", "-count", "-remaining"} {
 		if len(testid) > len(suffix) && testid[len(testid)-len(suffix):] == suffix {
 			return true
 		}

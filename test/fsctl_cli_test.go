@@ -74,7 +74,7 @@ func TestFsctlConnectsLikeTheNatsCLI(t *testing.T) {
 				t.Fatalf("fsctl %v: %v", tt.args, err)
 			}
 			var st ops.Status
-			if err := json.Unmarshal(out, &st); err != nil || len(st.Streams) != 3 {
+			if err := json.Unmarshal(out, &st); err != nil || len(st.Streams) != 2 {
 				t.Fatalf("fsctl %v printed %s (%v)", tt.args, out, err)
 			}
 		})

@@ -33,7 +33,7 @@ func TestPayrollImportsEachPunchOnce(t *testing.T) {
 	if _, err := ops.Replay(ctx, e.JS, ops.ReplaySpec{Consumer: payroll.Name, FromSeq: 1, Force: true}, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	natstest.Eventually(t, 60*time.Second, "payroll settled after the replay", e.replaySettled)
+	natstest.Eventually(t, 60*time.Second, "payroll settled after the replay", e.replaysDone)
 
 	seen := map[string]int64{}
 	for _, p := range e.Stack.Payroll.Applied() {
@@ -47,7 +47,7 @@ func TestPayrollImportsEachPunchOnce(t *testing.T) {
 		t.Errorf("the forced replay imported %d more punches", got-imported)
 	}
 	if dl := e.deadLetters(); len(dl) != 0 {
-		t.Errorf("%d dead letters, want none", len(dl))
+		t.Errorf("%d dead letters, want none; the first: %s %s", len(dl), dl[0].Subject, dl[0].Header.Get(consumer.HeaderDLQError))
 	}
 	t.Logf("%d punches, each imported once; payroll saw %d imports", imported, e.Stack.Payroll.Calls())
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/fieldstream/fieldstream/pkg/natsconn"
 	"github.com/fieldstream/fieldstream/pkg/natstest"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
+	"github.com/fieldstream/fieldstream/services/fsctl/ops"
 	"github.com/fieldstream/fieldstream/services/payroll"
 	"github.com/fieldstream/fieldstream/services/simulator"
 	stsim "github.com/fieldstream/fieldstream/services/simulator/servicetrade"
@@ -286,6 +287,40 @@ func endToEnd(t *testing.T, s *secureNATS) {
 			len(stack.Registry.Applied()), len(stack.WorkOrders.Applied()), len(stack.Payroll.Applied()))
 	}
 
+	// A forced replay to each service, as the admin: each finds its replay, runs it and
+	// deletes it, as its own user.
+	for _, name := range []string{"assets", "workorders", "payroll"} {
+		out, err := s.runFsctl(ctx, "--json", "replay", "--consumer", name, "--from-seq", "1", "--force")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Total, Replayed int
+		}
+		if err := json.Unmarshal(out, &res); err != nil || res.Total == 0 || res.Replayed != res.Total {
+			t.Fatalf("fsctl replay --consumer %s: %s (%v)", name, out, err)
+		}
+	}
+	natstest.Eventually(t, 10*time.Second, "each service deleted its replay", func() bool {
+		st, err := ops.GetStatus(ctx, admin)
+		return err == nil && len(st.Replays) == 0
+	})
+	// A dead letter (a job ServiceTrade never had), redriven: the work-order service reads
+	// the redrive from DLQ, fails it again, and replaces the dead letter with a new one.
+	unknown := stsim.NewDelivery([]stsim.Change{{Action: "updated", Timestamp: time.Now().Unix(), UserID: 1, Entity: stsim.Ref("job", 42)}}, time.Now())
+	if r := sender.Deliver(ctx, unknown); !r.Delivered {
+		t.Fatal("unknown-job delivery failed")
+	}
+	natstest.Eventually(t, 20*time.Second, "the unknown job dead-lettered", func() bool { return len(pe.deadLetters()) == 1 })
+	first := pe.deadLetters()[0].Sequence
+	if out, err := s.runFsctl(ctx, "dlq", "redrive", "--consumer", "workorders"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	natstest.Eventually(t, 20*time.Second, "the redriven dead letter replaced by a new one", func() bool {
+		dl := pe.deadLetters()
+		return len(dl) == 1 && dl[0].Sequence > first && strings.HasPrefix(dl[0].Subject, "dlq.workorders.")
+	})
+
 	// The poller, as its own user: one walk, its checkpoints, its events.
 	poll := exec.CommandContext(ctx, filepath.Join(s.bins, "poller"), "-tenant", harness.Tenant, "-once", "-since", "10m")
 	poll.Env = cleanEnv(append(s.natsEnv("poller"), st[:2]...)...)
@@ -370,13 +405,19 @@ func credentialsRefused(t *testing.T, s *secureNATS) {
 		{"gateway", "delete EVENTS", deleteStream("EVENTS"), pub, "$JS.API.STREAM.DELETE.EVENTS"},
 		{"gateway", "purge EVENTS", purgeStream("EVENTS"), pub, "$JS.API.STREAM.PURGE.EVENTS"},
 		{"gateway", "publish a dead letter", publish("dlq.assets.acme.asset.1.updated"), pub, "dlq.assets.acme.asset.1.updated"},
-		{"gateway", "publish a replay", publish("replay.assets.acme.asset.1.updated"), pub, "replay.assets.acme.asset.1.updated"},
+		{"gateway", "publish a redrive", publish("redrive.assets.events.acme.asset.1.updated"), pub, "redrive.assets.events.acme.asset.1.updated"},
 		{"gateway", "change a tenant", publish("$KV.fieldstream_tenants.acme"), pub, "$KV.fieldstream_tenants.acme"},
 		{"gateway", "read the OAuth2 tokens", request("$JS.API.DIRECT.GET.KV_fieldstream_oauth_tokens.$KV.fieldstream_oauth_tokens.x"), pub, "$JS.API.DIRECT.GET.KV_fieldstream_oauth_tokens.$KV.fieldstream_oauth_tokens.x"},
 		{"gateway", "read other users' replies", subscribe("_INBOX.>"), sub, "_INBOX.>"},
 		{"assets", "pull workorders' durable", request("$JS.API.CONSUMER.MSG.NEXT.EVENTS.workorders"), pub, "$JS.API.CONSUMER.MSG.NEXT.EVENTS.workorders"},
 		{"assets", "take over workorders' durable", request("$JS.API.CONSUMER.CREATE.EVENTS.workorders"), pub, "$JS.API.CONSUMER.CREATE.EVENTS.workorders"},
-		{"assets", "pull workorders' replays", request("$JS.API.CONSUMER.MSG.NEXT.REPLAY.workorders"), pub, "$JS.API.CONSUMER.MSG.NEXT.REPLAY.workorders"},
+		{"assets", "pull a replay to workorders", request("$JS.API.CONSUMER.MSG.NEXT.EVENTS.workorders-replay-1"), pub, "$JS.API.CONSUMER.MSG.NEXT.EVENTS.workorders-replay-1"},
+		{"assets", "delete a replay to workorders", request("$JS.API.CONSUMER.DELETE.EVENTS.workorders-replay-2"), pub, "$JS.API.CONSUMER.DELETE.EVENTS.workorders-replay-2"},
+		{"assets", "create its own replay", request("$JS.API.CONSUMER.CREATE.EVENTS.assets-replay-1"), pub, "$JS.API.CONSUMER.CREATE.EVENTS.assets-replay-1"},
+		{"assets", "replay in a slot past its own", request("$JS.API.CONSUMER.MSG.NEXT.EVENTS.assets-replay-5"), pub, "$JS.API.CONSUMER.MSG.NEXT.EVENTS.assets-replay-5"},
+		{"assets", "pull workorders' redrives", request("$JS.API.CONSUMER.MSG.NEXT.DLQ.workorders-redrive"), pub, "$JS.API.CONSUMER.MSG.NEXT.DLQ.workorders-redrive"},
+		{"assets", "redrive a dead letter", publish("redrive.assets.events.acme.asset.1.updated"), pub, "redrive.assets.events.acme.asset.1.updated"},
+		{"assets", "take over workorders' advisories", request("$JS.API.CONSUMER.CREATE.ADVISORIES.max-deliveries-EVENTS-workorders"), pub, "$JS.API.CONSUMER.CREATE.ADVISORIES.max-deliveries-EVENTS-workorders"},
 		{"assets", "ack for workorders", publish("$JS.ACK.EVENTS.workorders.1.1.1.1.1.0"), pub, "$JS.ACK.EVENTS.workorders.1.1.1.1.1.0"},
 		{"assets", "read payroll's ledger", request(kvGet("fieldstream_ledger_payroll")), pub, kvGet("fieldstream_ledger_payroll")},
 		{"assets", "write payroll's ledger", publish("$KV.fieldstream_ledger_payroll.applied.x"), pub, "$KV.fieldstream_ledger_payroll.applied.x"},

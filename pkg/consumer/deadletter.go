@@ -50,12 +50,13 @@ type DeadLetters struct {
 	maxDeliver int
 	ledger     *Ledger // for first-failure times; may be nil
 	log        zerolog.Logger
+	stream     string // where dead letters and redrives are stored
 }
 
 // NewDeadLetters returns the dead-letter publisher of consumer, which gives up on a
 // transient failure at delivery maxDeliver.
 func NewDeadLetters(js jetstream.JetStream, consumer string, maxDeliver int, ledger *Ledger, log zerolog.Logger) *DeadLetters {
-	return &DeadLetters{js: js, consumer: consumer, maxDeliver: maxDeliver, ledger: ledger, log: log}
+	return &DeadLetters{js: js, consumer: consumer, maxDeliver: maxDeliver, ledger: ledger, log: log, stream: streams.DeadLetters}
 }
 
 // Subject is the dead letter's subject for an event subject:
@@ -82,23 +83,35 @@ func originalOf(m *Message) Original {
 	if m.Meta != nil {
 		o.Stream, o.Attempts = m.Meta.Stream, m.Meta.NumDelivered
 	}
-	if m.Replay != nil {
-		o.Stream = streams.Events
-		o.Header = CarriedHeader(m.Msg.Headers())
-		for k := range o.Header {
-			if strings.HasPrefix(k, "Fs-Replay-") || k == HeaderRedriveOf {
-				delete(o.Header, k)
-			}
-		}
-		// A new dead letter for a re-delivery: the dead letter it replaces (if any) is
-		// deleted once this one is stored.
-		o.dedupSuffix = ":r" + strconv.FormatUint(m.Meta.Sequence.Stream, 10)
+	switch {
+	case m.Replay != nil && m.Replay.RedriveOf != 0:
+		o = redrivenOriginal(o, m.Msg.Headers(), m.Meta.Sequence.Stream)
+	case m.Replay != nil:
+		// A replay dead-letters anew what the live consumer may have dead-lettered before.
+		o.dedupSuffix = ":" + m.Replay.ID
 	}
 	return o
 }
 
 // maxDeadLetterError is the most of an error's text a dead letter keeps.
 const maxDeadLetterError = 1024
+
+// redrivenOriginal is o, read from redrive message seq with headers h, made the original
+// event again: the dead letter it re-delivers is replaced by a new one, stored under its
+// own message id, once this one is stored.
+func redrivenOriginal(o Original, h nats.Header, seq uint64) Original {
+	o.Header = CarriedHeader(h)
+	for k := range o.Header {
+		if strings.HasPrefix(k, "Fs-Dlq-") || k == HeaderRedriveOf {
+			delete(o.Header, k)
+		}
+	}
+	o.Subject, o.Stream = h.Get(HeaderDLQSubject), h.Get(HeaderDLQStream)
+	o.Sequence, _ = strconv.ParseUint(h.Get(HeaderDLQSequence), 10, 64)
+	o.EventID = h.Get(HeaderEventID)
+	o.dedupSuffix = ":r" + strconv.FormatUint(seq, 10)
+	return o
+}
 
 // Publish stores a dead letter for the message: its original payload and headers plus
 // provenance. Its message id is derived from the original stream sequence, so the same
@@ -217,36 +230,55 @@ type maxDeliveriesAdvisory struct {
 // WatchMaxDeliveries dead-letters messages that reached MaxDeliver without a verdict from
 // the consumer — its process died or stalled past AckWait on the last delivery — from
 // JetStream's MAX_DELIVERIES advisories, so that no message falls between stream and DLQ.
-// When the ADVISORIES stream exists the advisories are read from it through a durable
-// consumer shared by the replicas, so one that arrived while no replica was running is
-// still handled; otherwise they are subscribed to directly. Call stop to stop watching.
+// It watches every consumer the service reads through: its durable on stream (EVENTS), its
+// replay consumers there, and its redrive consumer on the dead-letter stream. When the
+// ADVISORIES stream exists the advisories are read from it through a durable consumer
+// shared by the replicas, so one that arrived while no replica was running is still
+// handled; otherwise they are subscribed to directly. Call stop to stop watching.
 func (d *DeadLetters) WatchMaxDeliveries(ctx context.Context, js jetstream.JetStream, stream string) (stop func(), err error) {
-	subj := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", stream, d.consumer)
+	const prefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
+	subjects := []string{prefix + stream + "." + d.consumer, prefix + d.stream + "." + RedriveName(d.consumer)}
+	for slot := 1; slot <= ReplaySlots; slot++ {
+		subjects = append(subjects, prefix+stream+"."+ReplayName(d.consumer, slot))
+	}
+	handle := func(data []byte) error { return d.deadLetterAdvised(js, stream, data) }
 	if _, err := js.Stream(ctx, streams.Advisories); errors.Is(err, jetstream.ErrStreamNotFound) {
-		sub, err := js.Conn().Subscribe(subj, func(m *nats.Msg) {
-			if err := d.deadLetterAdvised(js, m.Data); err != nil {
-				d.log.Error().Err(err).Msg("max deliveries advisory")
+		var subs []*nats.Subscription
+		unsubscribe := func() {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
 			}
-		})
-		if err != nil {
-			return nil, err
 		}
-		return func() { _ = sub.Unsubscribe() }, nil
+		for _, subj := range subjects {
+			sub, err := js.Conn().Subscribe(subj, func(m *nats.Msg) {
+				if err := handle(m.Data); err != nil {
+					d.log.Error().Err(err).Msg("max deliveries advisory")
+				}
+			})
+			if err != nil {
+				unsubscribe()
+				return nil, err
+			}
+			subs = append(subs, sub)
+		}
+		return unsubscribe, nil
 	} else if err != nil {
 		return nil, err
 	}
+	// The durable's name predates its watching replays and redrives too; keeping it keeps
+	// its place in ADVISORIES across the upgrade.
 	c, err := js.CreateOrUpdateConsumer(ctx, streams.Advisories, jetstream.ConsumerConfig{
-		Durable:       "max-deliveries-" + stream + "-" + d.consumer,
-		Description:   "dead-letters what " + d.consumer + " never gave a verdict on",
-		FilterSubject: subj,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		Durable:        "max-deliveries-" + stream + "-" + d.consumer,
+		Description:    "dead-letters what " + d.consumer + ", its replays and its redrives never gave a verdict on",
+		FilterSubjects: subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        30 * time.Second,
 	})
 	if err != nil {
 		return nil, err
 	}
 	cc, err := c.Consume(func(m jetstream.Msg) {
-		if err := d.deadLetterAdvised(js, m.Data()); err != nil {
+		if err := handle(m.Data()); err != nil {
 			d.log.Error().Err(err).Msg("max deliveries advisory")
 			_ = m.NakWithDelay(5 * time.Second)
 			return
@@ -259,9 +291,11 @@ func (d *DeadLetters) WatchMaxDeliveries(ctx context.Context, js jetstream.JetSt
 	return cc.Stop, nil
 }
 
-// deadLetterAdvised dead-letters the message a MAX_DELIVERIES advisory names. A message
-// already gone from its stream (aged out, or acknowledged after all) is not an error.
-func (d *DeadLetters) deadLetterAdvised(js jetstream.JetStream, data []byte) error {
+// deadLetterAdvised dead-letters the message a MAX_DELIVERIES advisory names: an event of
+// events (delivered by the live consumer or a replay) or a redrive message of the
+// dead-letter stream, whose dead letter it then replaces. A message already gone from its
+// stream (aged out, or acknowledged after all) is not an error.
+func (d *DeadLetters) deadLetterAdvised(js jetstream.JetStream, events string, data []byte) error {
 	var a maxDeliveriesAdvisory
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil // not an advisory we can act on; nothing to retry
@@ -279,15 +313,37 @@ func (d *DeadLetters) deadLetterAdvised(js jetstream.JetStream, data []byte) err
 	if err != nil {
 		return err
 	}
-	var ce event.CloudEvent
-	_ = json.Unmarshal(raw.Data, &ce)
+	o := Original{Subject: raw.Subject, Header: raw.Header, Data: raw.Data, Stream: a.Stream, Sequence: a.StreamSeq, Attempts: a.Deliveries}
+	redrive := a.Stream == d.stream
+	switch {
+	case redrive:
+		o = redrivenOriginal(o, raw.Header, a.StreamSeq)
+	case a.Consumer != d.consumer: // a replay: its id, as the consumer would have named it
+		o.dedupSuffix = ":" + a.Consumer
+		if c, err := js.Consumer(ctx, events, a.Consumer); err == nil {
+			if w, ok := ReadReplayWindow(c.CachedInfo().Config); ok {
+				o.dedupSuffix = ":" + w.ID
+			}
+		}
+	}
+	if o.EventID == "" {
+		var ce event.CloudEvent
+		_ = json.Unmarshal(raw.Data, &ce)
+		o.EventID = ce.ID
+	}
 	first := time.Time{}
-	if d.ledger != nil && ce.ID != "" {
-		first, _ = d.ledger.FirstFailure(ctx, ce.ID, time.Now())
+	if d.ledger != nil && o.EventID != "" {
+		first, _ = d.ledger.FirstFailure(ctx, o.EventID, time.Now())
 	}
 	cause := fmt.Errorf("reached MaxDeliver (%d deliveries) without being acknowledged: the consumer crashed or stalled past AckWait", a.Deliveries)
-	o := Original{Subject: raw.Subject, Header: raw.Header, Data: raw.Data, Stream: a.Stream, Sequence: a.StreamSeq, Attempts: a.Deliveries, EventID: ce.ID}
-	return d.Publish(ctx, o, ClassExhausted, cause, first)
+	if err := d.Publish(ctx, o, ClassExhausted, cause, first); err != nil {
+		return err
+	}
+	if redrive {
+		letter, _ := strconv.ParseUint(raw.Header.Get(HeaderRedriveOf), 10, 64)
+		removeRedrive(js, d.stream, letter, a.StreamSeq, d.log)
+	}
+	return nil
 }
 
 // StoredDeadLetter is a dead letter read back from DLQ: where it is, its provenance, and the
@@ -320,22 +376,16 @@ func ReadDeadLetter(seq uint64, subject string, h nats.Header, data []byte) Stor
 }
 
 // RedriveMsg is the message that re-delivers d to the consumer that failed it, and only to
-// it, through the REPLAY stream; the consumer removes d from DLQ once it has settled the
-// message (applied, or dead-lettered anew). A dead letter without its consumer or original
-// subject cannot be redriven.
+// it: a copy of d, provenance and all, on redrive.<consumer>.<original subject> beside it in
+// DLQ, which that consumer reads. The consumer removes d and the copy once it has settled
+// the message (applied, or dead-lettered anew). A dead letter without its consumer or
+// original subject cannot be redriven.
 func (d StoredDeadLetter) RedriveMsg() (*nats.Msg, error) {
 	if d.Consumer == "" || d.Original == "" {
 		return nil, fmt.Errorf("dead letter %d has no consumer or original subject", d.Sequence)
 	}
 	h := CarriedHeader(d.Header)
-	for k := range h {
-		if strings.HasPrefix(k, "Fs-Dlq-") {
-			delete(h, k)
-		}
-	}
-	h.Set(HeaderReplaySubject, d.Original)
-	h.Set(HeaderReplaySequence, strconv.FormatUint(d.OriginalSeq, 10))
 	h.Set(HeaderRedriveOf, strconv.FormatUint(d.Sequence, 10))
 	h.Set(jetstream.MsgIDHeader, "redrive:"+strconv.FormatUint(d.Sequence, 10))
-	return &nats.Msg{Subject: ReplaySubject(d.Consumer, d.Original), Header: h, Data: d.Data}, nil
+	return &nats.Msg{Subject: RedriveSubject(d.Consumer, d.Original), Header: h, Data: d.Data}, nil
 }

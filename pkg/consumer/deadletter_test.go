@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/failure"
+	"github.com/fieldstream/fieldstream/streams"
 )
 
 func TestDeadLetter(t *testing.T) {
@@ -68,5 +73,50 @@ func TestDeadLetter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWatchTakesOverTheEarlierWatch: the MAX_DELIVERIES watch of a service upgraded from
+// the version that watched only its live consumer keeps its durable — and its place in
+// ADVISORIES, so advisories it handled are not handled again — and widens its filters.
+func TestWatchTakesOverTheEarlierWatch(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.js.CreateStream(ctx, jetstream.StreamConfig{Name: streams.Advisories, Subjects: []string{"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	const live = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.EVENTS.c"
+	earlier, err := h.js.CreateConsumer(ctx, streams.Advisories, jetstream.ConsumerConfig{Durable: "max-deliveries-EVENTS-c",
+		FilterSubject: live, AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An advisory the earlier watch handled.
+	if _, err := h.js.Publish(ctx, live, []byte(`{"stream":"EVENTS","consumer":"c","stream_seq":99,"deliveries":10}`)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := earlier.Next(jetstream.FetchMaxWait(2 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dl := consumer.NewDeadLetters(h.js, "c", 2, nil, zerologNop())
+	stop, err := dl.WatchMaxDeliveries(ctx, h.js, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	info, err := earlier.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{live, "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.DLQ.c-redrive"}
+	for slot := 1; slot <= consumer.ReplaySlots; slot++ {
+		want = append(want, "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.EVENTS."+consumer.ReplayName("c", slot))
+	}
+	if !slices.Equal(info.Config.FilterSubjects, want) || info.AckFloor.Stream != 1 {
+		t.Fatalf("the watch after the upgrade: filters %v, ack floor %d; want %v and 1", info.Config.FilterSubjects, info.AckFloor.Stream, want)
 	}
 }

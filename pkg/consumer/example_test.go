@@ -28,8 +28,7 @@ func Example() {
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
 	js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}})
-	js.CreateStream(ctx, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dlq.>"}})
-	js.CreateStream(ctx, jetstream.StreamConfig{Name: "REPLAY", Subjects: []string{"replay.>"}})
+	js.CreateStream(ctx, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dlq.>", "redrive.>"}})
 
 	done := make(chan struct{})
 	apply := func(ctx context.Context, m *consumer.Message) error {

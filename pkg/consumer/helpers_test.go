@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,16 +28,17 @@ func assetEvent(eventID string, id int64, action string, at time.Time, msgID str
 	return &nats.Msg{Subject: subj, Data: ce.AppendJSON(nil), Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
 }
 
-// replayOf is the message that re-delivers original, stored at EVENTS sequence seq, to
-// consumer c, as fsctl replay publishes it; force applies it whatever the ledger says.
-func replayOf(original *nats.Msg, seq uint64, force bool) *nats.Msg {
-	h := consumer.CarriedHeader(original.Header)
-	h.Set(consumer.HeaderReplaySubject, original.Subject)
-	h.Set(consumer.HeaderReplaySequence, strconv.FormatUint(seq, 10))
-	h.Set(consumer.HeaderReplayForce, strconv.FormatBool(force))
-	h.Set(consumer.HeaderEventID, original.Header.Get(jetstream.MsgIDHeader))
-	h.Set(jetstream.MsgIDHeader, "replay:"+strconv.FormatUint(seq, 10)+":"+strconv.FormatBool(force))
-	return &nats.Msg{Subject: consumer.ReplaySubject("c", original.Subject), Header: h, Data: original.Data}
+// replayOf returns the event stored at EVENTS sequence seq as a replay consumer of c
+// delivers it; force applies it whatever the ledger says.
+func (h *harness) replayOf(seq uint64, force bool) *consumer.Message {
+	h.t.Helper()
+	w := consumer.ReplayWindow{Target: "c", ID: "r1", Filters: []string{"events.>"}, FromSeq: seq, UntilSeq: seq, Force: force}
+	msg := h.fetch("EVENTS", seq, 1)[0]
+	m, err := consumer.ReadReplayMessage(msg, w)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return m
 }
 
 // store publishes msg and returns its stream sequence.
@@ -51,10 +51,9 @@ func (h *harness) store(msg *nats.Msg) uint64 {
 	return ack.Sequence
 }
 
-// deliveries takes n messages of stream from sequence from on, as a consumer delivers
-// them, and reads them as the Consumer does before its handler sees them: metadata and id
-// read, envelope undecoded. They are never acknowledged.
-func (h *harness) deliveries(stream string, from uint64, n int) []*consumer.Message {
+// fetch takes n messages of stream from sequence from on, as a consumer delivers them.
+// They are never acknowledged.
+func (h *harness) fetch(stream string, from uint64, n int) []jetstream.Msg {
 	h.t.Helper()
 	ctx := context.Background()
 	c, err := h.js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
@@ -67,13 +66,9 @@ func (h *harness) deliveries(stream string, from uint64, n int) []*consumer.Mess
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var out []*consumer.Message
+	var out []jetstream.Msg
 	for msg := range b.Messages() {
-		m, err := consumer.ReadMessage(msg)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		out = append(out, m)
+		out = append(out, msg)
 	}
 	if len(out) != n {
 		h.t.Fatalf("%d messages from %s at %d, want %d (%v)", len(out), stream, from, n, b.Error())
@@ -81,14 +76,25 @@ func (h *harness) deliveries(stream string, from uint64, n int) []*consumer.Mess
 	return out
 }
 
-// deliver stores msg, on EVENTS or on REPLAY by its subject, and returns it as delivered.
+// deliveries takes n messages of stream from sequence from on and reads them as the live
+// Consumer does before its handler sees them: metadata and id read, envelope undecoded.
+func (h *harness) deliveries(stream string, from uint64, n int) []*consumer.Message {
+	h.t.Helper()
+	var out []*consumer.Message
+	for _, msg := range h.fetch(stream, from, n) {
+		m, err := consumer.ReadMessage(msg)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// deliver stores msg on EVENTS and returns it as delivered.
 func (h *harness) deliver(msg *nats.Msg) *consumer.Message {
 	h.t.Helper()
-	stream := "EVENTS"
-	if strings.HasPrefix(msg.Subject, consumer.ReplayPrefix+".") {
-		stream = "REPLAY"
-	}
-	return h.deliveries(stream, h.store(msg), 1)[0]
+	return h.deliveries("EVENTS", h.store(msg), 1)[0]
 }
 
 // recorder is a BatchHandler that notes the ids of the events it is handed and returns err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ func TestIdempotent(t *testing.T) {
 		// before are stored on EVENTS (e1 at sequence 1) and applied, in order, before msg.
 		before []*nats.Msg
 		msg    *nats.Msg
+		// replay, if set, re-delivers EVENTS sequence 1 from a replay instead of msg.
+		replay *replayOf
 		// noSequences: the ledger does not track EVENTS sequences. ledgerGone: its bucket is
 		// deleted when msg arrives.
 		noSequences, ledgerGone bool
@@ -41,13 +44,14 @@ func TestIdempotent(t *testing.T) {
 	}{
 		{name: "a new event", msg: e1, wantHandled: "e1"},
 		{name: "a newer change of an applied entity", before: []*nats.Msg{e1}, msg: webhook("e2", t0.Add(time.Minute)), wantHandled: "e2"},
-		{name: "a replay of an applied sequence", before: []*nats.Msg{e1}, msg: replayOf(e1, 1, false), want: consumer.ErrAlreadyApplied},
-		{name: "an applied sequence needs no ledger read", before: []*nats.Msg{e1}, ledgerGone: true, msg: replayOf(e1, 1, false), want: consumer.ErrAlreadyApplied},
-		{name: "an applied id, sequences untracked", noSequences: true, before: []*nats.Msg{e1}, msg: replayOf(e1, 1, false), want: consumer.ErrAlreadyApplied},
+		{name: "a replay of an applied sequence", before: []*nats.Msg{e1}, replay: &replayOf{}, want: consumer.ErrAlreadyApplied},
+		{name: "an applied sequence needs no ledger read", before: []*nats.Msg{e1}, ledgerGone: true, replay: &replayOf{}, want: consumer.ErrAlreadyApplied},
+		{name: "an applied id, sequences untracked", noSequences: true, before: []*nats.Msg{e1}, replay: &replayOf{}, want: consumer.ErrAlreadyApplied},
 		{name: "an applied event under another message id", before: []*nats.Msg{e1}, msg: assetEvent("e1", 1, "updated", t0, "republished"), want: consumer.ErrAlreadyApplied},
 		{name: "an applied event whose headers name no id", before: []*nats.Msg{e1}, msg: withoutID(webhook("e1", t0)), want: consumer.ErrAlreadyApplied},
 		{name: "a new event whose headers name no id", msg: withoutID(webhook("e1", t0)), wantHandled: "e1"},
-		{name: "a forced replay of an applied event", before: []*nats.Msg{e1}, msg: replayOf(e1, 1, true), wantHandled: "e1"},
+		{name: "a forced replay of an applied event", before: []*nats.Msg{e1}, replay: &replayOf{force: true}, wantHandled: "e1"},
+		{name: "a forced replay of a change older than one applied", before: []*nats.Msg{e1, webhook("e2", t0.Add(time.Minute))}, replay: &replayOf{force: true}, want: consumer.ErrSuperseded},
 		{name: "an older change than one applied", before: []*nats.Msg{webhook("v2", t0.Add(time.Minute))}, msg: webhook("v1", t0), want: consumer.ErrSuperseded},
 		{name: "a polled event restating the applied change", before: []*nats.Msg{webhook("hook", t0)}, msg: polled("poll", t0), want: consumer.ErrSuperseded},
 		{name: "a polled event newer than the applied change", before: []*nats.Msg{webhook("hook", t0)}, msg: polled("poll", t0.Add(time.Second)), wantHandled: "poll"},
@@ -73,7 +77,12 @@ func TestIdempotent(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			m := h.deliver(tt.msg)
+			var m *consumer.Message
+			if tt.replay != nil {
+				m = h.replayOf(1, tt.replay.force)
+			} else {
+				m = h.deliver(tt.msg)
+			}
 			sink.seen, sink.err = nil, tt.sinkErr
 			err := apply(ctx, []*consumer.Message{m})[0]
 
@@ -95,7 +104,7 @@ func TestIdempotent(t *testing.T) {
 			if tt.ledgerGone || tt.wantHandled == "" {
 				return
 			}
-			recorded, lerr := l.Applied(ctx, tt.wantHandled)
+			recorded, lerr := l.AppliedEvent(ctx, m.Subject(), tt.wantHandled)
 			if lerr != nil {
 				t.Fatal(lerr)
 			}
@@ -146,6 +155,9 @@ func TestIdempotentBatch(t *testing.T) {
 	}
 }
 
+// replayOf says how a replay re-delivers an event.
+type replayOf struct{ force bool }
+
 // openLedger opens the ledger of consumer c, tracking EVENTS sequences if told.
 func openLedger(t *testing.T, h *harness, sequences bool) *consumer.Ledger {
 	t.Helper()
@@ -186,7 +198,88 @@ func TestIdempotentRecordsWhileStopping(t *testing.T) {
 	if err := consumer.Idempotent(l)(applyThenStop)(ctx, []*consumer.Message{m})[0]; err != nil {
 		t.Fatalf("applied while stopping: %v, want it recorded", err)
 	}
-	if ok, err := l.Applied(context.Background(), "e1"); err != nil || !ok {
+	if ok, err := l.AppliedEvent(context.Background(), m.Subject(), "e1"); err != nil || !ok {
 		t.Fatalf("ledger records e1 applied: %v, %v", ok, err)
+	}
+}
+
+// TestLiveAndReplayTakeTurnsOnAnEntity: within one process a replay re-delivers an event
+// while the live consumer is still applying it. The replay waits for the entity, then finds
+// the event applied: the handler sees it once. (Both read the ledger before either
+// recorded, so without the turn both would apply it.)
+func TestLiveAndReplayTakeTurnsOnAnEntity(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	l := openLedger(t, h, false)
+	live := h.deliver(assetEvent("e1", 1, "updated", t0, ""))
+	replay := h.replayOf(live.Meta.Sequence.Stream, false)
+
+	applying := make(chan struct{})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var handled []string
+	handler := func(_ context.Context, batch []*consumer.Message) []error {
+		mu.Lock()
+		for _, m := range batch {
+			handled = append(handled, m.Event.ID)
+		}
+		first := len(handled) == 1
+		mu.Unlock()
+		if first {
+			close(applying)
+			<-release
+		}
+		return make([]error, len(batch))
+	}
+	apply := consumer.Idempotent(l)(handler)
+	liveErr := make(chan error, 1)
+	go func() { liveErr <- apply(ctx, []*consumer.Message{live})[0] }()
+	<-applying
+	replayErr := make(chan error, 1)
+	go func() { replayErr <- apply(ctx, []*consumer.Message{replay})[0] }()
+	select {
+	case err := <-replayErr:
+		t.Fatalf("the replay settled (%v) while the live consumer was applying the event", err)
+	case <-time.After(200 * time.Millisecond): // the replay must still be waiting
+	}
+	close(release)
+	if err := <-liveErr; err != nil {
+		t.Fatalf("live: %v", err)
+	}
+	if err := <-replayErr; !errors.Is(err, consumer.ErrAlreadyApplied) {
+		t.Fatalf("replay: %v, want ErrAlreadyApplied", err)
+	}
+	if !slices.Equal(handled, []string{"e1"}) {
+		t.Fatalf("the handler saw %v, want e1 once", handled)
+	}
+}
+
+// TestNewestChangeOfABatchWins: of several changes of one entity in a batch only the newest
+// is applied; the older ones, and a change older than one claimed before, are superseded.
+func TestNewestChangeOfABatchWins(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	l := openLedger(t, h, true)
+	sink := &recorder{}
+	apply := consumer.Idempotent(l)(sink.handle)
+	if err := apply(ctx, []*consumer.Message{h.deliver(assetEvent("a2", 2, "updated", t0.Add(time.Hour), ""))})[0]; err != nil {
+		t.Fatal(err)
+	}
+	sink.seen = nil
+	batch := []*consumer.Message{
+		h.deliver(assetEvent("b1", 1, "updated", t0, "")),
+		h.deliver(assetEvent("b3", 1, "updated", t0.Add(2*time.Minute), "")),
+		h.deliver(assetEvent("b2", 1, "updated", t0.Add(time.Minute), "")),
+		h.deliver(assetEvent("a1", 2, "updated", t0, "")), // older than a2, applied before
+	}
+	errs := apply(ctx, batch)
+	want := []error{consumer.ErrSuperseded, nil, consumer.ErrSuperseded, consumer.ErrSuperseded}
+	for i := range want {
+		if !errors.Is(errs[i], want[i]) || (want[i] == nil && errs[i] != nil) {
+			t.Errorf("%s: %v, want %v", batch[i].Event.ID, errs[i], want[i])
+		}
+	}
+	if !slices.Equal(sink.seen, []string{"b3"}) {
+		t.Fatalf("the handler saw %v, want b3", sink.seen)
 	}
 }

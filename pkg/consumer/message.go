@@ -10,11 +10,16 @@
 // and dead-lettered when JetStream's MaxDeliver is reached. Nothing is acknowledged before it
 // was applied or dead-lettered, so a crash loses nothing; the ledger makes redelivery,
 // replay and re-publication apply nothing twice.
+//
+// Beside its live consumer a service runs, through the same handler, the replays an
+// operator requests of it — consumers on EVENTS itself, see ReplayWindow — and its redriven
+// dead letters (RedriveName).
 package consumer
 
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
@@ -29,8 +34,8 @@ type Message struct {
 	Meta *jetstream.MsgMetadata
 	// Event is the envelope; it is the zero value until Decode (or Idempotent) decoded it.
 	Event event.CloudEvent
-	// Replay is set when the message re-delivers an event (a replay or a redrive) from
-	// the REPLAY stream; Subject and EventsSequence then name the original.
+	// Replay is set when the message re-delivers an event: from a replay consumer, or a
+	// redriven dead letter (whose Subject and EventsSequence then name the original).
 	Replay *Replay
 
 	// id is the event id read from the message's headers; undecoded is set while Event
@@ -54,7 +59,7 @@ func (m *Message) TraceContext(ctx context.Context) context.Context {
 }
 
 // ID is the event's id: the CloudEvents id once the envelope is decoded; before that the
-// message's Nats-Msg-Id (or Fs-Event-Id for a re-delivery), which fieldstream's producers
+// message's Nats-Msg-Id (or Fs-Event-Id for a redriven dead letter), which fieldstream's producers
 // set to the same id, so the ledger can skip a message without decoding it.
 func (m *Message) ID() string {
 	if m.id != "" {
@@ -63,8 +68,8 @@ func (m *Message) ID() string {
 	return m.Event.ID
 }
 
-// HeaderEventID carries the event id of a re-delivered message, whose Nats-Msg-Id is the
-// re-delivery's own.
+// HeaderEventID carries the event id of a dead letter (and of its redrive), whose
+// Nats-Msg-Id is its own.
 const HeaderEventID = "Fs-Event-Id"
 
 // BatchHandler applies a batch of events and returns one error per message, in order: nil
@@ -100,19 +105,36 @@ func PerMessage(h Handler) BatchHandler {
 	}
 }
 
-// readMessage builds the Message of a delivery from its metadata and headers, leaving its
-// envelope for Decode; a delivery without JetStream metadata is an error.
-func readMessage(msg jetstream.Msg) (*Message, error) {
+// source says what a consumer's deliveries are: events as stored (the live consumer), the
+// events of a replay window, or redriven dead letters. It reads a delivery into a Message.
+type source struct {
+	name    string        // the JetStream consumer
+	replay  *ReplayWindow // set for a replay consumer
+	redrive bool          // set for a redrive consumer
+}
+
+// readMessage builds the Message of a delivery of the live consumer.
+func readMessage(msg jetstream.Msg) (*Message, error) { return source{}.read(msg) }
+
+// read builds the Message of a delivery from its metadata and headers, leaving its envelope
+// for Decode; a delivery without JetStream metadata is an error.
+func (s source) read(msg jetstream.Msg) (*Message, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return nil, err
 	}
 	h := msg.Headers()
-	m := &Message{Msg: msg, Meta: meta, Replay: replayOf(msg.Subject(), h.Get), undecoded: true}
-	if m.Replay != nil {
+	m := &Message{Msg: msg, Meta: meta, undecoded: true, id: h.Get(jetstream.MsgIDHeader)}
+	switch {
+	case s.replay != nil:
+		m.Replay = &Replay{Consumer: s.name, ID: s.replay.ID, Subject: msg.Subject(), Sequence: meta.Sequence.Stream, Force: s.replay.Force}
+	case s.redrive:
+		// A redrive message is its dead letter copied: the provenance headers name the
+		// event, Fs-Event-Id its id.
+		m.Replay = &Replay{Consumer: s.name, ID: "r" + strconv.FormatUint(meta.Sequence.Stream, 10), Subject: h.Get(HeaderDLQSubject)}
+		m.Replay.Sequence, _ = strconv.ParseUint(h.Get(HeaderDLQSequence), 10, 64)
+		m.Replay.RedriveOf, _ = strconv.ParseUint(h.Get(HeaderRedriveOf), 10, 64)
 		m.id = h.Get(HeaderEventID)
-	} else {
-		m.id = h.Get(jetstream.MsgIDHeader)
 	}
 	return m, nil
 }

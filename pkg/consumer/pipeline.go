@@ -20,24 +20,34 @@ type PipelineOptions struct {
 	Retry RetryConfig
 	// Metrics, if set, counts outcomes.
 	Metrics *Metrics
+	// ReplayPoll is how often the service looks for replays requested of it
+	// (DefaultReplayPoll if 0).
+	ReplayPoll time.Duration
 }
+
+// DefaultReplayPoll is how often a service looks for replays requested of it.
+const DefaultReplayPoll = 250 * time.Millisecond
 
 // Pipeline is a consumer with the standard middleware around its handler, outermost first:
 // metrics, dead letters, skipping entities deleted since, panic recovery, the idempotency
-// ledger, decoding, in-process retries. Its handler receives decoded messages. It also
-// dead-letters messages that reach MaxDeliver without a verdict (see WatchMaxDeliveries).
+// ledger, decoding, in-process retries. Its handler receives decoded messages.
+//
+// Besides its live consumer on EVENTS it runs, through the same handler and ledger, the
+// replays an operator requests of it (replay consumers on EVENTS, see ReplayWindow) and its
+// redriven dead letters (a consumer on DLQ), and it dead-letters messages that reach
+// MaxDeliver without a verdict on any of them (see WatchMaxDeliveries).
 type Pipeline struct {
 	*Consumer
-	// Replays consumes this consumer's re-deliveries from the REPLAY stream through the
-	// same handler.
-	Replays      *Consumer
+	// Redrives consumes this consumer's redriven dead letters.
+	Redrives     *Consumer
 	Ledger       *Ledger
 	DeadLetters  *DeadLetters
+	replays      *replays
 	stopWatching func()
 }
 
-// NewPipeline opens the ledger of cfg.Name, creates or updates the durable consumer, and
-// returns it ready to Run.
+// NewPipeline opens the ledger of cfg.Name, creates or updates the durable consumers, and
+// returns them ready to Run.
 func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handler BatchHandler, opts PipelineOptions) (*Pipeline, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -56,10 +66,12 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 		opts.RecentApplied = DefaultRecentApplied
 	}
 	ledger.Remember(opts.RecentApplied)
+	ledger.WriteClaims(cfg.LedgerWrites)
 	if err := ledger.TrackSequences(ctx, events); err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", cfg.Name, err)
 	}
 	dl := NewDeadLetters(js, cfg.Name, cfg.MaxDeliver, ledger, cfg.Logger)
+	dl.stream = cfg.DeadLetterStream
 	mws := []Middleware{}
 	if opts.Metrics != nil {
 		mws = append(mws, opts.Metrics.Middleware(cfg.Name))
@@ -70,27 +82,33 @@ func NewPipeline(ctx context.Context, js jetstream.JetStream, cfg Config, handle
 	if err != nil {
 		return nil, err
 	}
-	rcfg := cfg
-	rcfg.Stream, rcfg.DeliverPolicy = cfg.ReplayStream, jetstream.DeliverAllPolicy
-	rcfg.FilterSubjects = []string{ReplaySubject(cfg.Name, ">")}
-	rcfg.Description = "re-deliveries (replays, redriven dead letters) for " + cfg.Name
-	replays, err := New(ctx, js, rcfg, h)
+	redrives, err := newRedrive(ctx, js, cfg, h)
 	if err != nil {
 		return nil, err
+	}
+	if opts.ReplayPoll == 0 {
+		opts.ReplayPoll = DefaultReplayPoll
 	}
 	stopWatching, err := dl.WatchMaxDeliveries(ctx, js, cfg.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("watch max deliveries: %w", err)
 	}
-	return &Pipeline{Consumer: c, Replays: replays, Ledger: ledger, DeadLetters: dl, stopWatching: stopWatching}, nil
+	return &Pipeline{Consumer: c, Redrives: redrives, Ledger: ledger, DeadLetters: dl, stopWatching: stopWatching,
+		replays: &replays{js: js, events: events, cfg: cfg, handler: h, poll: opts.ReplayPoll}}, nil
 }
 
-// Run consumes EVENTS and this consumer's re-deliveries until ctx ends (see Consumer.Run),
-// then stops watching advisories.
+// Run consumes EVENTS, the replays requested of this consumer and its redriven dead letters
+// until ctx ends (see Consumer.Run), then stops watching advisories and stores what the
+// ledger keeps in memory.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.stopWatching()
-	errs := make(chan error, 1)
-	go func() { errs <- p.Replays.Run(ctx) }()
+	errs := make(chan error, 2)
+	go func() { errs <- p.Redrives.Run(ctx) }()
+	go func() { errs <- p.replays.run(ctx) }()
 	err := p.Consumer.Run(ctx)
-	return errors.Join(err, <-errs)
+	err = errors.Join(err, <-errs, <-errs)
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.Ledger.Flush(fctx)
+	return err
 }

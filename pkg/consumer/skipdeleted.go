@@ -16,7 +16,7 @@ import (
 // since then is not a failure — the deletion event will be applied in its turn. A 404 for an
 // entity with no deletion on record stays a permanent error.
 func SkipDeleted(js jetstream.JetStream, stream string) Middleware {
-	// stream is the EVENTS stream, also for messages replayed from REPLAY.
+	// stream is the EVENTS stream, also for redriven dead letters, read from DLQ.
 	return func(next BatchHandler) BatchHandler {
 		return func(ctx context.Context, batch []*Message) []error {
 			errs := next(ctx, batch)

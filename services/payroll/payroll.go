@@ -65,6 +65,12 @@ type Applier struct {
 	Timezone string
 	// Fetches bounds concurrent ServiceTrade requests per batch (default 8).
 	Fetches int
+
+	// importing makes reading what payroll holds and importing what it lacks one step
+	// within the process: two clock events can make the same punch, and the batches one
+	// process handles at once (its live consumer's, its replays') would otherwise both
+	// find it missing and both import it.
+	importing sync.Mutex
 }
 
 // ErrNoEmployee: the clock event's user has no payroll employee code.
@@ -90,6 +96,8 @@ func (a *Applier) ApplyBatch(ctx context.Context, batch []*consumer.Message) []e
 	errs := make([]error, len(batch))
 	punches := make([][]paycom.Punch, len(batch))
 	a.prepare(ctx, batch, errs, punches)
+	a.importing.Lock()
+	defer a.importing.Unlock()
 	held := a.heldPunches(ctx, punches, errs)
 	var todo []int
 	for i := range batch {

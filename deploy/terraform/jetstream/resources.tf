@@ -28,7 +28,7 @@ resource "jetstream_stream" "ADVISORIES" {
 # stream DLQ (streams/DLQ.json)
 resource "jetstream_stream" "DLQ" {
   allow_direct         = true
-  description          = "Dead letters: events a consumer could not apply, with their original payload and provenance, kept 30 days for inspection and redrive"
+  description          = "Dead letters: events a consumer could not apply, with their original payload and provenance, kept 30 days for inspection and redrive (dlq.<consumer>.…); and their redrives to the consumer that failed them, until it settles them (redrive.<consumer>.<original subject>)"
   discard              = "old"
   duplicate_window     = 900
   max_age              = 2592000
@@ -44,7 +44,7 @@ resource "jetstream_stream" "DLQ" {
   replicas  = var.replicas
   retention = "limits"
   storage   = "file"
-  subjects  = ["dlq.>"]
+  subjects  = ["dlq.>", "redrive.>"]
 
   lifecycle {
     prevent_destroy = true
@@ -73,32 +73,6 @@ resource "jetstream_stream" "EVENTS" {
   retention = "limits"
   storage   = "file"
   subjects  = ["events.>"]
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-# stream REPLAY (streams/REPLAY.json)
-resource "jetstream_stream" "REPLAY" {
-  allow_direct         = true
-  description          = "Events re-delivered to one consumer only: replays of an EVENTS window and redriven dead letters, on replay.<consumer>.<original subject>"
-  discard              = "old"
-  duplicate_window     = 900
-  max_age              = 604800
-  max_bytes            = -1
-  max_consumers        = -1
-  max_msg_size         = -1
-  max_msgs             = -1
-  max_msgs_per_subject = -1
-  metadata = {
-    "fieldstream.dev/role" = "replay"
-  }
-  name      = "REPLAY"
-  replicas  = var.replicas
-  retention = "limits"
-  storage   = "file"
-  subjects  = ["replay.>"]
 
   lifecycle {
     prevent_destroy = true
@@ -214,6 +188,5 @@ output "streams" {
     ADVISORIES = jetstream_stream.ADVISORIES.id
     DLQ        = jetstream_stream.DLQ.id
     EVENTS     = jetstream_stream.EVENTS.id
-    REPLAY     = jetstream_stream.REPLAY.id
   }
 }

@@ -39,12 +39,12 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// newStreams creates EVENTS, DLQ and REPLAY as streams/ defines them, in memory.
+// newStreams creates EVENTS and DLQ as streams/ defines them, in memory.
 func newStreams(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, js := natstest.Connect(t, natstest.RunServer(t))
-	for name, subj := range map[string]string{streams.Events: "events.>", streams.DeadLetters: "dlq.>", streams.Replay: "replay.>"} {
-		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Storage: jetstream.MemoryStorage, AllowDirect: true}); err != nil {
+	for name, subj := range map[string][]string{streams.Events: {"events.>"}, streams.DeadLetters: {"dlq.>", "redrive.>"}} {
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: subj, Storage: jetstream.MemoryStorage, AllowDirect: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,11 +106,11 @@ func TestDashboardStatusJSON(t *testing.T) {
 	if _, err := ops.PauseConsumer(ctx, js, "workorders", until); err != nil {
 		t.Fatal(err)
 	}
-	// A replay to workorders nobody consumes yet.
-	if _, err := js.CreateConsumer(ctx, streams.Replay, jetstream.ConsumerConfig{Durable: "workorders", FilterSubjects: []string{"replay.workorders.>"}, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
-		t.Fatal(err)
+	// A replay to workorders nobody runs yet, of the first two of its events.
+	replay, err := ops.StartReplay(ctx, js, ops.ReplaySpec{Consumer: "workorders", FromSeq: 1, UntilSeq: 2})
+	if err != nil || replay.Total != 1 {
+		t.Fatalf("replay: %+v, %v", replay, err)
 	}
-	publish(t, js, "replay.workorders.events.acme.job.1.updated")
 	// Two dead letters of one kind.
 	for _, id := range []string{"7", "8"} {
 		m := nats.NewMsg("dlq.workorders.acme.job." + id + ".updated")
@@ -145,8 +145,12 @@ func TestDashboardStatusJSON(t *testing.T) {
 	if idle := byName["EVENTS/idle"]; idle.Backlog() != 0 || !idle.OldestUnacked.IsZero() || idle.LagSeconds != 0 {
 		t.Fatalf("idle consumer has a lag: %+v", idle)
 	}
-	if len(snap.Replays) != 1 || snap.Replays[0].Name != "workorders" || snap.Replays[0].Pending != 1 {
+	if len(snap.Replays) != 1 || snap.Replays[0].Name != replay.Replay || snap.Replays[0].Target != "workorders" ||
+		snap.Replays[0].Events != 1 || snap.Replays[0].Remaining != 1 || snap.Replays[0].Kind != "replay" {
 		t.Fatalf("replays in progress: %+v", snap.Replays)
+	}
+	if _, listed := byName["EVENTS/"+replay.Replay]; listed {
+		t.Fatalf("the replay is listed among the consumers: %+v", snap.Consumers)
 	}
 	if snap.DeadLetterTotal != 2 || len(snap.DeadLetters) != 1 || snap.DeadLetters[0].Count != 2 {
 		t.Fatalf("dead letters: %d in %+v", snap.DeadLetterTotal, snap.DeadLetters)

@@ -7,7 +7,7 @@
 //   ingest-rate, ingest-window, events-total, backlog-total, dlq-total, dlq-groups,
 //   replays-in-progress, updated-at, connection-state, error
 //   consumer-NAME-{pending,ack-pending,redelivered,lag,last-active,dead-letters,paused,paused-until}
-//   replay-NAME-{pending,ack-pending,lag,last-active,paused}
+//   replay-NAME-{target,window,events,remaining,ack-pending,last-active,paused,paused-until}
 //   dlq-CONSUMER-FP-{count,class,first-seen,last-seen,sample}
 //   stream-NAME-{messages,bytes,first-seq,last-seq,last-time}
 //   chart-{ingest,backlog,dead-letters} (data-points: points drawn), their lines
@@ -151,16 +151,19 @@
         num(p + '-dead-letters', c.dead_letters, c.dead_letters > 0 ? 'hot' : ''));
     }) : [emptyRow(8, 'consumers-empty', 'no consumers on EVENTS')]));
 
-    $('replays').replaceChildren(...(replays.length ? replays.map((c) => {
-      const p = 'replay-' + c.name;
+    $('replays').replaceChildren(...(replays.length ? replays.map((r) => {
+      const p = 'replay-' + r.name;
+      const span = r.kind === 'redrive' ? 'dead letters' : r.from_seq + '..' + r.until_seq + (r.force ? ', forced' : '');
       return el('tr', { testid: p },
-        el('td', {}, el('strong', { text: c.name })),
-        num(p + '-pending', c.pending),
-        num(p + '-ack-pending', c.ack_pending),
-        lag(p + '-lag', c),
-        when(p + '-last-active', c.last_active, now),
-        state(p, c));
-    }) : [emptyRow(6, 'replays-empty', 'none')]));
+        el('td', {}, el('strong', { text: r.name }), el('br'), el('code', { text: (r.filter_subjects || []).join(' ') })),
+        el('td', { testid: p + '-target', text: r.target }),
+        el('td', { testid: p + '-window', text: span }),
+        num(p + '-events', r.events),
+        num(p + '-remaining', r.remaining),
+        num(p + '-ack-pending', r.ack_pending),
+        when(p + '-last-active', r.last_active, now),
+        state(p, r));
+    }) : [emptyRow(8, 'replays-empty', 'none')]));
 
     $('dlq').replaceChildren(...(groups.length ? groups.map((g) => {
       const p = 'dlq-' + g.consumer + '-' + g.fingerprint;

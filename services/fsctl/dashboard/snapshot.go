@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,16 +24,24 @@ type Snapshot struct {
 	IngestRate          *float64           `json:"ingest_rate"`
 	IngestWindowSeconds float64            `json:"ingest_window_seconds,omitempty"`
 	Streams             []ops.StreamStatus `json:"streams"`
-	// Consumers are the durable consumers of EVENTS and of REPLAY, by stream, then name.
+	// Consumers are the durable consumers of EVENTS and the redrive consumers of DLQ, by
+	// stream, then name.
 	Consumers []Consumer `json:"consumers"`
 	// DeadLetters are grouped by consumer and fingerprint, largest group first.
 	DeadLetters     []ops.Group `json:"dead_letter_groups"`
 	DeadLetterTotal int         `json:"dead_letter_total"`
-	// Replays are the REPLAY consumers with re-deliveries not yet settled (pending or ack
-	// pending): replays and redrives under way.
-	Replays []Consumer `json:"replays_in_progress"`
+	// Replays are the replays under way (paused ones too) and the redrives with dead
+	// letters not yet settled.
+	Replays []Replay `json:"replays_in_progress"`
 	// History is the last hour of ingest rate, backlog and dead letters, for the charts.
 	History History `json:"history"`
+}
+
+// Replay is a replay under way, or a consumer's redrives (Kind "redrive": its window is
+// the redriven dead letters, Events and Remaining what is not settled yet).
+type Replay struct {
+	ops.ReplayStatus
+	Kind string `json:"kind"`
 }
 
 // Consumer is one consumer's status with its lag.
@@ -108,6 +117,9 @@ func (d *Dashboard) read(ctx context.Context) (Snapshot, error) {
 			}
 		}
 	}
+	for _, r := range st.Replays {
+		snap.Replays = append(snap.Replays, Replay{ReplayStatus: r, Kind: "replay"})
+	}
 	handles := map[string]jetstream.Stream{}
 	for _, cs := range st.Consumers {
 		c := Consumer{ConsumerStatus: cs}
@@ -120,8 +132,9 @@ func (d *Dashboard) read(ctx context.Context) (Snapshot, error) {
 			}
 		}
 		snap.Consumers = append(snap.Consumers, c)
-		if c.Stream == streams.Replay && c.Backlog() > 0 {
-			snap.Replays = append(snap.Replays, c)
+		if target, ok := strings.CutSuffix(c.Name, "-redrive"); ok && c.Stream == streams.DeadLetters && c.Backlog() > 0 {
+			snap.Replays = append(snap.Replays, Replay{Kind: "redrive", ReplayStatus: ops.ReplayStatus{ConsumerStatus: cs, Target: target,
+				Events: int(c.Backlog()), Remaining: c.Backlog()}})
 		}
 	}
 	for _, g := range snap.DeadLetters {

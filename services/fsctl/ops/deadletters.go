@@ -123,9 +123,10 @@ func GroupDeadLetters(letters []DeadLetter) []Group {
 }
 
 // Redrive re-delivers the selected dead letters to the consumer that failed them, and
-// only to it, through the REPLAY stream. Each leaves DLQ once that consumer has settled it
-// (applied, or dead-lettered anew). It returns how many were sent; with dryRun nothing is
-// sent.
+// only to it: a copy of each on redrive.<consumer>.<original subject> in DLQ, which only
+// that consumer reads. Each dead letter and its copy leave DLQ once that consumer has
+// settled it (applied, or dead-lettered anew). It returns the dead letters sent; with
+// dryRun nothing is sent.
 func Redrive(ctx context.Context, js jetstream.JetStream, sel Selection, dryRun bool) ([]DeadLetter, error) {
 	letters, err := ListDeadLetters(ctx, js, sel)
 	if err != nil || dryRun {
@@ -172,30 +173,4 @@ func GetDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (Dea
 		return DeadLetter{}, fmt.Errorf("dead letter %d: %w", seq, err)
 	}
 	return parseDeadLetter(seq, m.Subject, m.Header, m.Data), nil
-}
-
-// subjectMatches reports whether subject matches the NATS filter (with * and >).
-func subjectMatches(filter, subject string) bool {
-	f, s := splitDots(filter), splitDots(subject)
-	for i, tok := range f {
-		if tok == ">" {
-			return len(s) > i
-		}
-		if i >= len(s) || (tok != "*" && tok != s[i]) {
-			return false
-		}
-	}
-	return len(f) == len(s)
-}
-
-func splitDots(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '.' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
 	"github.com/fieldstream/fieldstream/streams"
 )
@@ -42,22 +43,27 @@ type ConsumerStatus struct {
 	DeadLetters    int       `json:"dead_letters"`
 }
 
-// Status is the state of fieldstream's streams, consumers and dead letters, and the tenant
-// records the gateway cannot use.
+// Status is the state of fieldstream's streams, consumers, replays and dead letters, and
+// the tenant records the gateway cannot use.
 type Status struct {
-	Streams     []StreamStatus   `json:"streams"`
+	Streams []StreamStatus `json:"streams"`
+	// Consumers are the durable consumers of EVENTS and the redrive consumers of DLQ
+	// (replays are under Replays), by stream, then name.
 	Consumers   []ConsumerStatus `json:"consumers"`
+	Replays     []ReplayStatus   `json:"replays"`
 	DeadLetters []Group          `json:"dead_letter_groups"`
 	// RejectedTenants are tenants whose newest record does not parse: the gateway serves
 	// each from its last good record (Serving), or not at all.
 	RejectedTenants []tenant.Rejection `json:"rejected_tenant_records"`
 }
 
-// GetStatus reads every stream fieldstream uses, every durable consumer on EVENTS and
-// REPLAY (ephemeral readers, such as a replay's, are left out), and groups the dead letters.
+// GetStatus reads every stream fieldstream uses, every durable consumer on EVENTS — the
+// replays among them apart — and on DLQ (ephemeral readers, such as an operator's, are left
+// out), and groups the dead letters. A REPLAY stream left from before replays read EVENTS
+// in place is shown until `fsctl setup` migrates it.
 func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 	var st Status
-	for _, name := range []string{streams.Events, streams.DeadLetters, streams.Replay} {
+	for _, name := range []string{streams.Events, streams.DeadLetters, legacyReplay} {
 		s, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			continue
@@ -71,24 +77,20 @@ func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 		}
 		st.Streams = append(st.Streams, StreamStatus{Name: name, Messages: info.State.Msgs, Bytes: info.State.Bytes,
 			FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq, LastTime: info.State.LastTime})
-		if name == streams.DeadLetters {
-			continue
-		}
 		lister := s.ListConsumers(ctx)
 		for ci := range lister.Info() {
 			if ci.Config.Durable == "" {
-				continue // ephemeral: a replay's or an operator's reader, not a fieldstream consumer
+				continue // ephemeral: an operator's reader, not a fieldstream consumer
 			}
-			cs := ConsumerStatus{Stream: name, Name: ci.Name, Pending: ci.NumPending, AckPending: ci.NumAckPending,
-				Redelivered: ci.NumRedelivered, AckFloor: ci.AckFloor.Stream, Paused: ci.Paused,
-				FilterSubjects: filters(ci.Config)}
-			if ci.Delivered.Last != nil {
-				cs.LastActive = *ci.Delivered.Last
+			if w, ok := consumer.ReadReplayWindow(ci.Config); ok && name == streams.Events {
+				rs, err := readReplayStatus(ctx, s, ci, w, &pastWindow{})
+				if err != nil {
+					return st, fmt.Errorf("replay %s: %w", ci.Name, err)
+				}
+				st.Replays = append(st.Replays, rs)
+				continue
 			}
-			if ci.Paused {
-				cs.PausedUntil = time.Now().Add(ci.PauseRemaining)
-			}
-			st.Consumers = append(st.Consumers, cs)
+			st.Consumers = append(st.Consumers, consumerStatus(name, ci))
 		}
 		if err := lister.Err(); err != nil {
 			return st, fmt.Errorf("consumers of %s: %w", name, err)
@@ -118,7 +120,22 @@ func GetStatus(ctx context.Context, js jetstream.JetStream) (Status, error) {
 		}
 		return st.Consumers[i].Name < st.Consumers[j].Name
 	})
+	sort.Slice(st.Replays, func(i, j int) bool { return st.Replays[i].Name < st.Replays[j].Name })
 	return st, nil
+}
+
+// consumerStatus is the status of the consumer of stream whose info is ci.
+func consumerStatus(stream string, ci *jetstream.ConsumerInfo) ConsumerStatus {
+	cs := ConsumerStatus{Stream: stream, Name: ci.Name, Pending: ci.NumPending, AckPending: ci.NumAckPending,
+		Redelivered: ci.NumRedelivered, AckFloor: ci.AckFloor.Stream, Paused: ci.Paused,
+		FilterSubjects: filters(ci.Config)}
+	if ci.Delivered.Last != nil {
+		cs.LastActive = *ci.Delivered.Last
+	}
+	if ci.Paused {
+		cs.PausedUntil = time.Now().Add(ci.PauseRemaining)
+	}
+	return cs
 }
 
 func filters(c jetstream.ConsumerConfig) []string {

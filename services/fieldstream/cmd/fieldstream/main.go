@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fieldstream/fieldstream/pkg/consumer"
 	"github.com/fieldstream/fieldstream/pkg/daemon"
 	"github.com/fieldstream/fieldstream/pkg/natsembed"
 	"github.com/fieldstream/fieldstream/pkg/tenant"
@@ -47,6 +48,9 @@ func main() {
 				// A server that does not fsync before every ack stores events published one
 				// by one faster than as atomic batches: group commit only pays for fsyncs.
 				o.Gateway.Config.CommitMaxEvents = 1
+			}
+			if p.Embedded != nil && !p.Embedded.SyncAlways && !given(fs, "ledger-writes") {
+				o.Consumer.LedgerWrites = consumer.LedgerPipelined // the same holds for the ledgers' claims
 			}
 			if *withConsumers {
 				o.Consumers = stack.Consumers

@@ -33,6 +33,17 @@ func (statusCmd) Run(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", c.Name, c.Stream, c.Pending, c.AckPending, c.Redelivered, c.DeadLetters, ago(c.LastActive), paused)
 	}
+	if len(st.Replays) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "REPLAY	TO	WINDOW	EVENTS	REMAINING	ACK PENDING	FORCE	LAST ACTIVE	PAUSED")
+		for _, r := range st.Replays {
+			paused := "no"
+			if r.Paused {
+				paused = "yes"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d..%d\t%d\t%d\t%d\t%v\t%s\t%s\n", r.Name, r.Target, r.FromSeq, r.UntilSeq, r.Events, r.Remaining, r.AckPending, r.Force, ago(r.LastActive), paused)
+		}
+	}
 	if len(st.DeadLetters) > 0 {
 		fmt.Fprintln(w)
 		printGroups(w, st.DeadLetters)
