@@ -63,7 +63,6 @@ fieldstream_consumer_backlog_messages{consumer="workorders",stream="EVENTS"} 6
 # TYPE fieldstream_stream_messages gauge
 fieldstream_stream_messages{stream="DLQ"} 0
 fieldstream_stream_messages{stream="EVENTS"} 7
-fieldstream_stream_messages{stream="REPLAY"} 0
 # HELP fieldstream_jetstream_up 1 when the last read of JetStream's state succeeded.
 # TYPE fieldstream_jetstream_up gauge
 fieldstream_jetstream_up 1
