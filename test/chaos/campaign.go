@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -457,12 +458,17 @@ func Settle(ctx context.Context, js jetstream.JetStream, timeout time.Duration) 
 	deadline := time.Now().Add(timeout)
 	quiet := 0
 	var lastDLQ uint64
+	var state []string // each consumer's, as last read: what did not settle
 	for time.Now().Before(deadline) {
 		var pending uint64
+		state = state[:0]
 		for _, name := range Consumers {
 			n, err := harness.Pending(ctx, js, name)
 			if err != nil {
 				pending++ // not reachable yet counts as not settled
+				state = append(state, fmt.Sprintf("%s: %v", name, err))
+			} else if n > 0 {
+				state = append(state, fmt.Sprintf("%s: %d pending", name, n))
 			}
 			pending += n
 		}
@@ -485,7 +491,7 @@ func Settle(ctx context.Context, js jetstream.JetStream, timeout time.Duration) 
 			return err
 		}
 	}
-	return fmt.Errorf("consumers did not settle within %s", timeout)
+	return fmt.Errorf("consumers did not settle within %s (%s)", timeout, strings.Join(state, "; "))
 }
 
 // observe gathers what the simulators and JetStream hold. The poller's checkpoints are read
